@@ -1,0 +1,193 @@
+"""Headless display of a run's events: a Rich live progress on a terminal, plain lines anywhere else."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import IO, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from engine.events import (
+    DatasetReady,
+    EpochMetrics,
+    Event,
+    ModelLoaded,
+    RunFinished,
+    RunStarted,
+    RunWarning,
+    Stage,
+    StepLoss,
+    StopRequested,
+    TrainingPlan,
+    ValidationPredictions,
+)
+from engine.events import Progress as ProgressEvent
+from engine.history import RunHistory
+
+PLAIN_PROGRESS_SECONDS = 10.0
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
+
+
+def fmt_metric(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.4f}"
+
+
+def metrics_table(history: RunHistory, title: str = "Validation metrics per epoch") -> Table:
+    """One row per evaluation, the best row marked: shared by the console and the app."""
+    names = history.metric_names
+    metric = history.headline_metric
+    best = history.best_evaluation(metric)
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("epoch", justify="right")
+    table.add_column("step", justify="right")
+    table.add_column("train loss", justify="right")
+    for name in names:
+        table.add_column(("val " if name == "loss" else "") + name, justify="right")
+    table.add_column("", justify="left")
+    previous = 0
+    for ev in history.evaluations:
+        losses = [s.loss for s in history.losses if previous < s.step <= ev.step and math.isfinite(s.loss)]
+        previous = ev.step
+        train_loss = fmt_metric(sum(losses) / len(losses)) if losses else "--"
+        is_best = best is ev
+        cells = [
+            f"{ev.epoch:.2f}",
+            str(ev.step),
+            train_loss,
+            *(fmt_metric(ev.metrics.get(n, "--")) for n in names),
+        ]
+        table.add_row(*cells, f"★ best {metric}" if is_best else "", style="bold" if is_best else None)
+    return table
+
+
+class ConsoleSink:
+    """Renders events for a person watching a headless run."""
+
+    def __init__(self, stream: IO[str] | None = None, live: bool | None = None):
+        stream = stream or sys.stdout
+        self.console = Console(file=stream, highlight=False, soft_wrap=False)
+        self.live = self.console.is_terminal if live is None else live
+        if not self.live:
+            # No cursor tricks, no colours, no carriage returns: output for logs and pipes.
+            self.console = Console(
+                file=stream, highlight=False, color_system=None, force_terminal=False, width=200
+            )
+        self.history = RunHistory()
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self._last_plain = 0.0
+        self._last_loss: float | None = None
+
+    # -- live (terminal) --------------------------------------------------------------------------
+
+    def _start_bar(self, total: int, completed: int) -> None:
+        if not self.live or self.progress is not None:
+            return
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("training", total=total, completed=completed, info="")
+        self.progress.start()
+
+    def _stop_bar(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        target = self.progress.console if self.progress is not None else self.console
+        target.print(*args, **kwargs)
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def __call__(self, event: Event) -> None:
+        self.history.apply(event)
+        match event:
+            case RunStarted():
+                what = "Resuming" if event.resumed else "Run"
+                self.print(f"[bold]{what} {event.run_id}[/] · preset {event.preset} · {event.device}")
+                self.print(f"  folder {event.output_dir}")
+            case Stage():
+                if event.name not in ("training",):
+                    self.print(f"  … {event.name}" + (f" ({event.detail})" if event.detail else ""))
+            case DatasetReady():
+                labels = ", ".join(event.labels) if event.labels else "regression"
+                self.print(
+                    f"  data: {event.train_examples} train / {event.eval_examples} eval ({event.eval_source}); labels: {labels}"
+                )
+            case ModelLoaded():
+                self.print(
+                    f"  model: {event.architecture} ({event.parameters / 1e6:.1f}M parameters) · metrics: {event.metrics_source}"
+                )
+            case TrainingPlan():
+                self.print(
+                    f"  plan: {event.total_steps} steps, {event.num_epochs:g} epochs, global batch {event.global_batch_size}, {event.precision}"
+                )
+                self._start_bar(event.total_steps, event.start_step)
+            case ProgressEvent():
+                self._on_progress(event)
+            case StepLoss():
+                self._last_loss = event.loss
+            case EpochMetrics():
+                values = " · ".join(f"{k} {fmt_metric(v)}" for k, v in event.metrics.items())
+                self.print(f"  [bold]epoch {event.epoch:.2f}[/] (step {event.step}): {values}")
+            case RunWarning():
+                self.print(f"  [yellow]warning ({event.category}):[/] {event.message}")
+            case StopRequested():
+                self.print(
+                    f"  [yellow]stopping after step {event.step}:[/] {event.reason} (saving a checkpoint)"
+                )
+            case ValidationPredictions():
+                pass
+            case RunFinished():
+                self._stop_bar()
+                self._summary(event)
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        loss = f"loss {self._last_loss:.4f} · " if self._last_loss is not None else ""
+        info = f"epoch {event.epoch:.2f} · {loss}{event.samples_per_second:.1f} samples/s · ETA {fmt_duration(event.eta_seconds)}"
+        if self.live:
+            if self.progress is None:
+                self._start_bar(event.total_steps, event.step)
+            self.progress.update(self.task, completed=event.step, total=event.total_steps, info=info)
+            return
+        now = time.monotonic()
+        if now - self._last_plain >= PLAIN_PROGRESS_SECONDS or event.step >= event.total_steps:
+            self._last_plain = now
+            pct = 100.0 * event.step / event.total_steps if event.total_steps else 0.0
+            self.print(f"  step {event.step}/{event.total_steps} ({pct:.0f}%) · {info}")
+
+    def _summary(self, event: RunFinished) -> None:
+        if self.history.evaluations:
+            self.print(metrics_table(self.history))
+        colour = {"completed": "green", "stopped": "yellow"}.get(event.status, "red")
+        self.print(f"[bold {colour}]{event.status}[/] in {fmt_duration(event.duration_seconds)}")
+        if event.error:
+            self.print(f"  [red]error:[/] {event.error}")
+        if event.last_checkpoint:
+            self.print(f"  last checkpoint: {event.last_checkpoint}")
+        if event.results_path:
+            self.print(f"  results: {event.results_path}")

@@ -1,0 +1,40 @@
+"""Where fttui keeps things: user presets, run folders, generated demo assets."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+BUILTIN_PRESETS = Path(__file__).resolve().parent.parent / "presets"
+
+
+def home() -> Path:
+    """Data root: ``$FTTUI_HOME``, else ``$XDG_DATA_HOME/fttui``, else ``~/.local/share/fttui``."""
+    if os.environ.get("FTTUI_HOME"):
+        return Path(os.environ["FTTUI_HOME"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base).expanduser() / "fttui"
+
+
+def user_presets_dir() -> Path:
+    """User presets: ``$FTTUI_HOME/presets``, else ``$XDG_CONFIG_HOME/fttui/presets``."""
+    if os.environ.get("FTTUI_HOME"):
+        return home() / "presets"
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base).expanduser() / "fttui" / "presets"
+
+
+def runs_dir() -> Path:
+    return home() / "runs"
+
+
+def demo_dir() -> Path:
+    return home() / "demo"
+
+
+def new_run_id(preset_name: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in preset_name)[:40] or "run"
+    return f"{stamp}-{safe}-{secrets.token_hex(2)}"

@@ -1,0 +1,1 @@
+"""Built-in fttui presets, shipped as TOML data files."""

@@ -1,0 +1,371 @@
+"""Presets: layering, provenance, and every kind of bad input with its exact one-line message."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from engine import config as cfg
+from tests.conftest import run_cli
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Messages show preset paths relative to the working folder, as a user sees them."""
+    monkeypatch.chdir(tmp_path)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def error_of(ref, *overrides: str, check_training: bool = True, edits: tuple[str, ...] = ()) -> str:
+    with pytest.raises(cfg.PresetError) as info:
+        cfg.resolve(str(ref), list(overrides), list(edits), check_training=check_training)
+    return str(info.value)
+
+
+# -- good presets ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["glue-mrpc", "glue-sst2", "demo", "local-csv"])
+def test_builtin_presets_validate(name):
+    preset = cfg.resolve(name)
+    assert preset.name == name
+    assert preset.description
+    assert preset.model["checkpoint"]
+    assert preset.training["eval_strategy"] == "epoch"
+
+
+def test_glue_mrpc_is_the_course_run():
+    p = cfg.resolve("glue-mrpc")
+    assert p.model["checkpoint"] == "bert-base-uncased"
+    assert (p.dataset["hub_id"], p.dataset["config"]) == ("glue", "mrpc")
+    assert p.dataset["text_columns"] == ["sentence1", "sentence2"]
+    assert p.metrics["load"] == ["glue:mrpc"]
+    assert p.training["num_train_epochs"] == 3
+    assert p.training["learning_rate"] == 5e-5
+
+
+def test_extends_merges_tables_key_by_key_and_records_provenance():
+    p = cfg.resolve("glue-sst2")
+    assert p.dataset["config"] == "sst2"  # child
+    assert p.dataset["hub_id"] == "glue"  # parent
+    assert p.model["checkpoint"] == "bert-base-uncased"
+    assert p.provenance["dataset.config"] == "glue-sst2 (built-in preset)"
+    assert p.provenance["dataset.hub_id"] == "glue-mrpc (built-in preset)"
+    assert p.provenance["training.logging_steps"] == cfg.DEFAULTS_SOURCE
+
+
+def test_precedence_set_beats_edit_beats_preset_beats_default(tmp_path):
+    child = write(
+        tmp_path,
+        "child.toml",
+        """
+        extends = "demo"
+        [training]
+        learning_rate = 0.01
+        logging_steps = 5
+        """,
+    )
+    p = cfg.resolve(
+        child,
+        overrides=["training.learning_rate=3e-5"],
+        edit_overrides=["training.learning_rate=0.5", "training.num_train_epochs=2"],
+    )
+    assert p.training["learning_rate"] == 3e-5
+    assert p.provenance["training.learning_rate"] == "--set training.learning_rate=3e-5"
+    assert p.training["num_train_epochs"] == 2
+    assert p.provenance["training.num_train_epochs"] == cfg.EDIT_SOURCE
+    assert p.training["logging_steps"] == 5
+    assert p.provenance["training.logging_steps"] == "child.toml" or p.provenance[
+        "training.logging_steps"
+    ].endswith("child.toml")
+    assert p.training["save_total_limit"] == 2
+    assert p.provenance["training.save_total_limit"] == cfg.DEFAULTS_SOURCE
+
+
+def test_set_values_are_read_as_toml_with_bare_strings_allowed():
+    assert cfg.parse_override("training.learning_rate=3e-5") == ("training", "learning_rate", 3e-5)
+    assert cfg.parse_override("training.fp16=true") == ("training", "fp16", True)
+    assert cfg.parse_override('dataset.text_columns=["a", "b"]') == ("dataset", "text_columns", ["a", "b"])
+    assert cfg.parse_override("model.checkpoint=bert-base-cased") == (
+        "model",
+        "checkpoint",
+        "bert-base-cased",
+    )
+
+
+def test_relative_paths_are_relative_to_the_preset_file(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("text,label\na,0\nb,1\n", encoding="utf-8")
+    path = write(
+        tmp_path,
+        "p.toml",
+        """
+        [model]
+        checkpoint = "demo:tiny-bert"
+        [dataset]
+        files = "data/train.csv"
+        text_columns = "text"
+        eval_fraction = 0.5
+        """,
+    )
+    p = cfg.resolve(path)
+    assert p.dataset["files"] == str(tmp_path / "data" / "train.csv")
+    assert p.dataset["text_columns"] == ["text"]
+    assert p.has_eval
+
+
+def test_empty_string_clears_an_inherited_hub_dataset(tmp_path):
+    (tmp_path / "train.tsv").write_text("a\tb\n", encoding="utf-8")
+    path = write(
+        tmp_path,
+        "local.toml",
+        """
+        extends = "glue-mrpc"
+        [dataset]
+        hub_id = ""
+        files = { train = "train.tsv", validation = "train.tsv" }
+        """,
+    )
+    p = cfg.resolve(path)
+    assert not p.dataset["hub_id"] and p.dataset["files"]["train"].endswith("train.tsv")
+
+
+def test_to_dict_is_a_complete_preset_that_resolves_to_the_same_values(tmp_path):
+    from engine.results import atomic_write_toml
+
+    p = cfg.resolve("glue-sst2", overrides=["training.learning_rate=2e-5"])
+    path = tmp_path / "effective.toml"
+    atomic_write_toml(path, p.to_dict())
+    again = cfg.resolve(path)
+    for table in cfg.TABLES:
+        assert getattr(again, table) == getattr(p, table)
+
+
+# -- bad input: exact messages -------------------------------------------------------------------
+
+
+def test_unknown_training_key_names_the_closest(tmp_path):
+    path = write(tmp_path, "bad.toml", 'extends = "glue-mrpc"\n[training]\nlearning_rat = 3e-5\n')
+    assert error_of(path) == "bad.toml: [training] learning_rat: unknown key; did you mean 'learning_rate'?"
+
+
+def test_unknown_key_in_our_own_tables(tmp_path):
+    path = write(tmp_path, "bad.toml", 'extends = "glue-mrpc"\n[dataset]\ntext_column = ["a"]\n')
+    assert (
+        error_of(path, check_training=False)
+        == "bad.toml: [dataset] text_column: unknown key; did you mean 'text_columns'?"
+    )
+    path = write(tmp_path, "bad2.toml", 'extends = "glue-mrpc"\n[model]\ncheckpont = "x"\n')
+    assert (
+        error_of(path, check_training=False)
+        == "bad2.toml: [model] checkpont: unknown key; did you mean 'checkpoint'?"
+    )
+
+
+def test_unknown_table_and_top_level_key(tmp_path):
+    path = write(tmp_path, "bad.toml", 'extends = "glue-mrpc"\n[trainig]\nseed = 1\n')
+    assert error_of(path) == "bad.toml: [trainig]: unknown table; did you mean [training]?"
+    path = write(tmp_path, "bad2.toml", 'extend = "glue-mrpc"\n')
+    assert error_of(path) == "bad2.toml: extend: unknown top-level key; did you mean 'extends'?"
+
+
+def test_unknown_key_from_the_command_line():
+    assert (
+        error_of("glue-mrpc", "training.num_epochs=2")
+        == "--set training.num_epochs=2: [training] num_epochs: unknown key; did you mean 'num_train_epochs'?"
+    )
+    assert (
+        error_of("glue-mrpc", "trainer.seed=1")
+        == "--set trainer.seed=1: unknown table 'trainer'; did you mean 'training'? (tables: model, dataset, metrics, training, watchdog)"
+    )
+    assert error_of("glue-mrpc", "learning_rate") == (
+        "--set learning_rate: expected TABLE.KEY=VALUE, e.g. training.learning_rate=3e-5"
+    )
+
+
+def test_wrong_types(tmp_path):
+    path = write(tmp_path, "bad.toml", 'extends = "glue-mrpc"\n[training]\nnum_train_epochs = "three"\n')
+    assert (
+        error_of(path) == 'bad.toml: [training] num_train_epochs: expected a number, got "three" (a string)'
+    )
+    path = write(
+        tmp_path, "bad2.toml", 'extends = "glue-mrpc"\n[training]\nper_device_train_batch_size = 8.5\n'
+    )
+    assert (
+        error_of(path)
+        == "bad2.toml: [training] per_device_train_batch_size: expected an integer, got 8.5 (a number)"
+    )
+    path = write(tmp_path, "bad3.toml", 'extends = "glue-mrpc"\n[training]\nfp16 = "yes"\n')
+    assert error_of(path) == 'bad3.toml: [training] fp16: expected true or false, got "yes" (a string)'
+    path = write(tmp_path, "bad4.toml", 'extends = "glue-mrpc"\n[dataset]\nmax_length = "long"\n')
+    assert error_of(path) == 'bad4.toml: [dataset] max_length: expected an integer, got "long" (a string)'
+    path = write(tmp_path, "bad5.toml", 'extends = "glue-mrpc"\n[model]\ntrust_remote_code = 1\n')
+    assert (
+        error_of(path) == "bad5.toml: [model] trust_remote_code: expected true or false, got 1 (an integer)"
+    )
+
+
+def test_enum_values_are_checked_with_a_suggestion(tmp_path):
+    path = write(tmp_path, "bad.toml", 'extends = "glue-mrpc"\n[training]\neval_strategy = "epochs"\n')
+    assert error_of(path) == (
+        "bad.toml: [training] eval_strategy: expected one of no, steps, epoch, got \"epochs\" (a string); did you mean 'epoch'?"
+    )
+    assert error_of("glue-mrpc", "watchdog.on_nan=halt") == (
+        '--set watchdog.on_nan=halt: [watchdog] on_nan: expected one of warn, stop, got "halt" (a string)'
+    )
+
+
+def test_eval_strategy_without_an_eval_split(tmp_path):
+    path = write(tmp_path, "bad.toml", 'extends = "glue-mrpc"\n[dataset]\neval_split = ""\n')
+    assert error_of(path) == (
+        'glue-mrpc (built-in preset): [training] eval_strategy: "epoch" needs an evaluation split '
+        '(eval_split = "" in bad.toml): set [dataset] eval_split or eval_fraction, or set eval_strategy = "no"'
+    )
+
+
+def test_best_model_needs_matching_strategies(tmp_path):
+    path = write(
+        tmp_path,
+        "bad.toml",
+        'extends = "glue-mrpc"\n[training]\nload_best_model_at_end = true\nsave_strategy = "steps"\n',
+    )
+    assert error_of(path) == (
+        "bad.toml: [training] load_best_model_at_end: needs save_strategy to match eval_strategy "
+        '(save_strategy = "steps", eval_strategy = "epoch")'
+    )
+
+
+def test_bf16_on_a_cpu_is_an_error_and_fp16_a_warning():
+    p = cfg.resolve("glue-mrpc", ["training.bf16=true"])
+    with pytest.raises(cfg.PresetError) as info:
+        cfg.check_device(p, cuda_available=False, bf16_supported=False)
+    assert str(info.value) == (
+        "--set training.bf16=true: [training] bf16: true needs a GPU with bfloat16 (no GPU was found); "
+        "remove it, or set use_cpu = true"
+    )
+    p = cfg.resolve("glue-mrpc", ["training.fp16=true"])
+    assert cfg.check_device(p, cuda_available=False, bf16_supported=False) == [
+        "--set training.fp16=true: [training] fp16 = true has no effect on a CPU: training runs in float32 "
+        "(transformers does not say so)"
+    ]
+    assert cfg.check_device(p, cuda_available=True, bf16_supported=True) == []
+
+
+def test_fp16_and_bf16_together():
+    assert error_of("glue-mrpc", "training.fp16=true", "training.bf16=true") == (
+        "--set training.bf16=true: [training] bf16: choose one of fp16 and bf16, not both"
+    )
+
+
+def test_dataset_source_must_be_exactly_one(tmp_path):
+    (tmp_path / "t.csv").write_text("text,label\n", encoding="utf-8")
+    path = write(tmp_path, "bad.toml", 'extends = "glue-mrpc"\n[dataset]\nfiles = "t.csv"\n')
+    assert error_of(path, check_training=False) == (
+        "glue-mrpc (built-in preset): [dataset]: set exactly one of hub_id (a hub dataset) or files (local files); both are set"
+    )
+
+
+def test_missing_files_and_unknown_format(tmp_path):
+    path = write(
+        tmp_path, "bad.toml", '[model]\ncheckpoint = "x"\n[dataset]\nfiles = "nope.csv"\ntext_columns = "t"\n'
+    )
+    assert (
+        error_of(path, check_training=False)
+        == f"bad.toml: [dataset] files: train: no such file: {tmp_path / 'nope.csv'}"
+    )
+    (tmp_path / "data.txt").write_text("x", encoding="utf-8")
+    path = write(
+        tmp_path,
+        "bad2.toml",
+        '[model]\ncheckpoint = "x"\n[dataset]\nfiles = "data.txt"\ntext_columns = "t"\n',
+    )
+    assert error_of(path, check_training=False) == (
+        "bad2.toml: [dataset] format: cannot tell the format of data.txt; set format to one of csv, tsv, json, jsonl, parquet"
+    )
+
+
+def test_eval_fraction_bounds_and_conflicts():
+    assert error_of("demo", "dataset.eval_fraction=1.5", check_training=False) == (
+        "--set dataset.eval_fraction=1.5: [dataset] eval_fraction: expected a number between 0 and 1, got 1.5"
+    )
+    assert error_of("demo", "dataset.eval_fraction=0.1", check_training=False) == (
+        "--set dataset.eval_fraction=0.1: [dataset] eval_fraction: set eval_split or eval_fraction, not both"
+    )
+
+
+def test_text_columns_shape():
+    assert error_of("demo", 'dataset.text_columns=["a","b","c"]', check_training=False) == (
+        '--set dataset.text_columns=["a","b","c"]: [dataset] text_columns: expected one column name or a list of two '
+        '(a sentence pair), e.g. ["sentence1", "sentence2"], got a list'
+    )
+
+
+def test_output_dir_is_not_a_preset_key():
+    assert error_of("demo", "training.output_dir=/tmp/x") == (
+        "--set training.output_dir=/tmp/x: [training] output_dir: not settable in a preset: "
+        "each run gets its own folder; use --output-dir on the command line"
+    )
+
+
+def test_bad_toml_and_missing_preset(tmp_path):
+    path = write(tmp_path, "bad.toml", 'extends = "glue-mrpc\n')
+    assert error_of(path).startswith("bad.toml: not valid TOML: ")
+    assert error_of("glue-mrpcc") == (
+        "glue-mrpcc: unknown preset; did you mean 'glue-mrpc'? (known: demo, glue-mrpc, glue-sst2, local-csv; or give a .toml path)"
+    )
+    assert error_of(tmp_path / "absent.toml") == f"{tmp_path / 'absent.toml'}: no such preset file"
+
+
+def test_extends_cycles_and_unknown_parents(tmp_path):
+    write(tmp_path, "a.toml", 'extends = "b.toml"\n')
+    write(tmp_path, "b.toml", 'extends = "a.toml"\n')
+    assert "extends loops back on itself (a -> b -> a)" in error_of(tmp_path / "a.toml")
+    path = write(tmp_path, "c.toml", 'extends = "no-such-preset"\n')
+    assert error_of(path) == (
+        "c.toml: extends: unknown preset 'no-such-preset' (known: demo, glue-mrpc, glue-sst2, local-csv; or give a .toml path)"
+    )
+
+
+def test_user_presets_shadow_builtins_and_are_listed(fttui_home):
+    folder = fttui_home / "presets"
+    folder.mkdir()
+    (folder / "mine.toml").write_text('description = "my run"\nextends = "demo"\n', encoding="utf-8")
+    assert "mine" in cfg.user_presets()
+    assert cfg.resolve("mine").dataset == cfg.resolve("demo").dataset
+    assert cfg.describe(folder / "mine.toml") == "my run"
+
+
+def test_training_value_check_used_by_the_form():
+    assert cfg.check_training_value("learning_rate", 1e-4) is None
+    assert cfg.check_training_value("learning_rate", "fast") == 'expected a number, got "fast" (a string)'
+    assert cfg.check_training_value("lr_scheduler_type", "cosine") is None
+    assert cfg.check_training_value("lr_scheduler_type", "cosin").endswith("did you mean 'cosine'?")
+    assert cfg.check_training_value("report_to", ["none"]) is None
+
+
+# -- the command line: exit code 2, one line, no traceback ---------------------------------------------
+
+
+def test_cli_bad_input_is_one_line_with_exit_code_2(tmp_path):
+    path = write(tmp_path, "bad.toml", 'extends = "glue-mrpc"\n[training]\nlearning_rat = 3e-5\n')
+    proc = run_cli("run", str(path), "--check", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == "fttui: error: bad.toml: [training] learning_rat: unknown key; did you mean 'learning_rate'?"
+    )
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_cli_check_accepts_a_good_preset_and_warns_about_fp16_on_cpu():
+    proc = run_cli("run", "demo", "--check", "--set", "training.fp16=true")
+    assert proc.returncode == 0, proc.stderr
+    assert "demo (built-in preset): ok" in proc.stdout
+    assert "fp16 = true has no effect on a CPU" in proc.stderr

@@ -102,6 +102,11 @@ METRICS_KEYS: dict[str, KeySpec] = {
     "offline_fallback": KeySpec(
         "bool", True, help="use fttui's shipped metric module when evaluate cannot reach the hub"
     ),
+    "trust_remote_code": KeySpec(
+        "bool",
+        False,
+        help="allow metric scripts from outside evaluate's own set (community ids, local .py files)",
+    ),
 }
 
 WATCHDOG_KEYS: dict[str, KeySpec] = {
@@ -506,6 +511,16 @@ def validate(preset: Preset, *, check_training: bool = True) -> None:
     for spec in preset.metrics.get("load", []):
         if not spec or spec.count(":") > 1:
             _fail(preset, "metrics", "load", f'expected "name" or "name:config", got "{spec}"')
+        # evaluate runs every metric as a script; its own (accuracy, glue, ...) are Hugging Face's,
+        # an "owner/name" or a path is someone else's code.
+        if "/" in spec and not preset.metrics.get("trust_remote_code"):
+            _fail(
+                preset,
+                "metrics",
+                "load",
+                f'"{spec}" is a metric script from outside evaluate\'s own set; set [metrics] '
+                "trust_remote_code = true if you trust its code",
+            )
     if check_training:
         validate_training(preset)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,7 +131,24 @@ def build_metrics(spec: dict, task: str, num_labels: int) -> MetricSuite:
             owner[key] = item
         parts.append(part)
     return MetricSuite(
-        names=list(owner), source="; ".join(part.source for part in parts), task=task, parts=parts
+        names=list(owner), source=_summarise([part.source for part in parts]), task=task, parts=parts
+    )
+
+
+def _summarise(sources: list[str]) -> str:
+    """One entry per spec, but neighbours from the shipped module for the same reason share one."""
+    grouped: list[tuple[list[str], str]] = []
+    for source in sources:
+        match = re.fullmatch(r"fttui offline module \((.+)\), (.+)", source)
+        if match and grouped and grouped[-1][1] == match.group(2) and grouped[-1][0]:
+            grouped[-1][0].append(match.group(1))
+        elif match:
+            grouped.append(([match.group(1)], match.group(2)))
+        else:
+            grouped.append(([], source))
+    return "; ".join(
+        f"fttui offline module ({', '.join(labels)}), {reason}" if labels else reason
+        for labels, reason in grouped
     )
 
 

@@ -226,14 +226,18 @@ def run(
             resumed=resume,
         )
     )
-    if preset.model.get("trust_remote_code"):
-        emit(
-            RunWarning(
-                category="trust_remote_code",
-                message=f"trust_remote_code is ON ({preset.provenance.get('model.trust_remote_code', preset.source)}): "
-                "code shipped with the checkpoint will run on this machine",
+    for table, what in (
+        ("model", "code shipped with the checkpoint"),
+        ("metrics", "metric scripts from outside evaluate"),
+    ):
+        if getattr(preset, table).get("trust_remote_code"):
+            source = preset.provenance.get(f"{table}.trust_remote_code", preset.source)
+            emit(
+                RunWarning(
+                    category="trust_remote_code",
+                    message=f"[{table}] trust_remote_code is ON ({source}): {what} will run on this machine",
+                )
             )
-        )
     for message in preset.warnings:
         emit(RunWarning(category="config", message=message))
 

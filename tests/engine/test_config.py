@@ -369,3 +369,13 @@ def test_cli_check_accepts_a_good_preset_and_warns_about_fp16_on_cpu():
     assert proc.returncode == 0, proc.stderr
     assert "demo (built-in preset): ok" in proc.stdout
     assert "fp16 = true has no effect on a CPU" in proc.stderr
+
+
+def test_metric_scripts_from_elsewhere_need_trust():
+    assert error_of("demo", 'metrics.load=["someone/fancy-metric"]') == (
+        '--set metrics.load=["someone/fancy-metric"]: [metrics] load: "someone/fancy-metric" is a metric script from '
+        "outside evaluate's own set; set [metrics] trust_remote_code = true if you trust its code"
+    )
+    p = cfg.resolve("demo", ['metrics.load=["someone/fancy-metric"]', "metrics.trust_remote_code=true"])
+    assert p.metrics["trust_remote_code"] is True
+    assert cfg.resolve("demo").metrics["trust_remote_code"] is False  # off unless a preset says so

@@ -286,10 +286,8 @@ def test_build_tries_the_hub_once_then_falls_back(monkeypatch):
     hub_calls = record_hub_calls(monkeypatch)
     suite = build_metrics({"load": ["accuracy", "f1", "recall"]}, "classification", 2)
     assert hub_calls == [("accuracy", None)]
-    assert suite.source == (
-        "fttui offline module (accuracy), hub unreachable; fttui offline module (f1), hub unreachable; "
-        "fttui offline module (recall), hub unreachable"
-    )
+    # one entry for the three, since they share the module and the reason
+    assert suite.source == "fttui offline module (accuracy, f1, recall), hub unreachable"
 
 
 def test_build_uses_the_hub_metric_when_it_loads(monkeypatch, tmp_path):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +31,8 @@ from engine.events import (
     StopRequested,
     TrainingPlan,
 )
+from engine.stopping import STOP_FILE, request_stop, stop_file  # noqa: F401 - re-exported
 
-STOP_FILE = "STOP"
 RUNTIME_KEYS = ("runtime", "samples_per_second", "steps_per_second", "epoch")
 PROGRESS_INTERVAL = 0.25
 MEMORY_INTERVAL = 5.0
@@ -333,12 +332,3 @@ def _float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def stop_file(run_dir: Path) -> Path:
-    return Path(run_dir) / STOP_FILE
-
-
-def request_stop(run_dir: Path) -> None:
-    """Ask the run writing to ``run_dir`` to stop gracefully (works across processes and hosts)."""
-    stop_file(run_dir).write_text(f"{os.getpid()} {time.time()}\n", encoding="utf-8")

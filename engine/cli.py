@@ -165,8 +165,12 @@ def _status_code(status: str, bad_input: bool) -> int:
     return {"completed": EXIT_OK, "stopped": EXIT_STOPPED}.get(status, EXIT_FAILED)
 
 
-def _load_preset(ref: str, overrides: list[str], edits: list[str]):
-    """Resolve and fully validate a preset; (preset, None) or (None, exit code) after printing the error."""
+def _load_preset(ref: str, overrides: list[str], edits: list[str], run_dir: Path | None = None):
+    """Resolve and fully validate a preset; (preset, None) or (None, exit code) after printing the error.
+
+    With a run folder given (the app always gives one), a rejected preset still leaves a log
+    there, so `fttui runs`, attach and the app can say why the run never started.
+    """
     from engine import config as cfg
     from engine import hub
 
@@ -182,8 +186,35 @@ def _load_preset(ref: str, overrides: list[str], edits: list[str]):
         )
     except cfg.PresetError as exc:
         error(str(exc))
+        if run_dir is not None:
+            _record_rejection(Path(run_dir), ref, str(exc))
         return None, EXIT_BAD_INPUT
     return preset, None
+
+
+def _record_rejection(run_dir: Path, ref: str, message: str) -> None:
+    import socket
+
+    from engine.events import EventLog, RunFinished, RunStarted
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = EventLog(run_dir / "events.jsonl")
+    log(
+        RunStarted(
+            run_id=run_dir.name,
+            preset=Path(ref).stem,
+            config={},
+            provenance={},
+            output_dir=str(run_dir.resolve()),
+            device="",
+            devices=[],
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            command=["fttui", *sys.argv[1:]],
+        )
+    )
+    log(RunFinished(status="failed", duration_seconds=0.0, error=message, error_type="bad input"))
+    log.close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -191,7 +222,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from engine import launch
 
         return launch.run_distributed(args)
-    preset, code = _load_preset(args.preset, args.overrides, args.edits)
+    preset, code = _load_preset(
+        args.preset, args.overrides, args.edits, run_dir=None if args.check else args.output_dir
+    )
     if preset is None:
         return code
     for message in preset.warnings:
@@ -253,7 +286,7 @@ def list_run_dirs() -> list[Path]:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from engine.history import load_history
-    from engine.runner import PRESET_FILE
+    from engine.paths import PRESET_FILE
 
     run_dir = find_run(args.run)
     if run_dir is None:

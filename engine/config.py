@@ -245,6 +245,8 @@ def _resolve_local_paths(data: dict[str, Any], base: Path) -> None:
     files = dataset.get("files")
 
     def fix(p: Any) -> Any:
+        if not p:
+            return p  # "" clears an inherited value; it is not the preset's own folder
         if isinstance(p, str) and not p.startswith("demo:") and not Path(p).expanduser().is_absolute():
             return str((base / p).resolve())
         return str(Path(p).expanduser()) if isinstance(p, str) and not p.startswith("demo:") else p
@@ -475,7 +477,8 @@ def validate(preset: Preset, *, check_training: bool = True) -> None:
     ds = preset.dataset
     if isinstance(ds.get("text_columns"), str):
         ds["text_columns"] = [ds["text_columns"]]
-    has_hub, has_files = bool(ds.get("hub_id")), "files" in ds
+    # An empty value clears an inherited one: edits cannot delete keys, only blank them.
+    has_hub, has_files = bool(ds.get("hub_id")), bool(ds.get("files"))
     if has_hub == has_files:
         which = "both are set" if has_hub else "neither is set"
         raise PresetError(

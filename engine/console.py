@@ -40,6 +40,15 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
 
 
+def fmt_bytes(count: float) -> str:
+    if not count or not math.isfinite(count):
+        return "0 B"
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    power = min(len(units) - 1, int(math.log(max(count, 1), 1024)))
+    value = count / 1024**power
+    return f"{value:.0f} {units[power]}" if power == 0 else f"{value:.1f} {units[power]}"
+
+
 def fmt_metric(value: Any) -> str:
     if not isinstance(value, (int, float)):
         return str(value)

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from engine import paths
+from engine.paths import RUN_LOG
 
-RUN_LOG = "run.log"
 LAUNCHER_LOG = "launcher.log"
 RANK_ERROR = "rank-{rank}.error.json"
 
@@ -100,7 +100,7 @@ def run_distributed(args: argparse.Namespace, run_dir: Path | None = None, resum
     from engine import cli
     from engine.console import ConsoleSink
     from engine.events import EVENTS_FILE, follow
-    from engine.runner import PRESET_FILE
+    from engine.paths import PRESET_FILE
 
     if resume:
         assert run_dir is not None
@@ -220,8 +220,9 @@ def root_cause(run_dir: Path) -> dict | None:
 
 def _finish_for_dead_ranks(run_dir: Path, preset, history, rc: int, sink) -> None:
     from engine.events import EventLog, RunFinished
+    from engine.paths import RESULTS_FILE
     from engine.results import build_results, write_results
-    from engine.runner import RESULTS_FILE, _last_checkpoint
+    from engine.runner import _last_checkpoint
 
     cause = root_cause(run_dir)
     if cause:

@@ -9,6 +9,12 @@ from pathlib import Path
 
 BUILTIN_PRESETS = Path(__file__).resolve().parent.parent / "presets"
 
+# What a run folder holds (besides events.jsonl and the Trainer's checkpoint-N/ folders).
+PRESET_FILE = "preset.toml"
+RESULTS_FILE = "results.toml"
+MODEL_DIR = "model"
+RUN_LOG = "run.log"
+
 
 def home() -> Path:
     """Data root: ``$FTTUI_HOME``, else ``$XDG_DATA_HOME/fttui``, else ``~/.local/share/fttui``."""

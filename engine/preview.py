@@ -8,7 +8,6 @@ first settles online/offline mode (``hub.prepare``), as the engine does before a
 from __future__ import annotations
 
 import collections
-import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -239,12 +238,3 @@ def cached_checkpoints(cache_dir: Path | None = None) -> list[CachedCheckpoint]:
             )
         )
     return sorted(found, key=lambda c: (-c.last_modified, c.repo_id))
-
-
-def fmt_bytes(count: float) -> str:
-    if not count or not math.isfinite(count):
-        return "0 B"
-    units = ("B", "KB", "MB", "GB", "TB")
-    power = min(len(units) - 1, int(math.log(max(count, 1), 1024)))
-    value = count / 1024**power
-    return f"{value:.0f} {units[power]}" if power == 0 else f"{value:.1f} {units[power]}"

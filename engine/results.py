@@ -42,6 +42,10 @@ def atomic_write_toml(path: Path, data: dict[str, Any], header: str = "") -> Non
             fh.write(comment + ("\n" if comment else "") + body)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp makes the file private (0600); results and presets are ordinary files.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

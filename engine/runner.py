@@ -40,10 +40,8 @@ from engine.events import (
     WrongExample,
 )
 from engine.history import HEARTBEAT_SECONDS, RunHistory
+from engine.paths import MODEL_DIR, PRESET_FILE, RESULTS_FILE
 
-PRESET_FILE = "preset.toml"
-RESULTS_FILE = "results.toml"
-MODEL_DIR = "model"
 WRONG_EXAMPLES = 10
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

@@ -379,3 +379,24 @@ def test_metric_scripts_from_elsewhere_need_trust():
     p = cfg.resolve("demo", ['metrics.load=["someone/fancy-metric"]', "metrics.trust_remote_code=true"])
     assert p.metrics["trust_remote_code"] is True
     assert cfg.resolve("demo").metrics["trust_remote_code"] is False  # off unless a preset says so
+
+
+def test_empty_files_clear_an_inherited_file_source():
+    """How the app switches the demo (local files) to a hub dataset: edits can only blank keys."""
+    p = cfg.resolve(
+        "demo",
+        edit_overrides=['dataset.files=""', 'dataset.hub_id="glue"', 'dataset.config="sst2"'],
+        check_training=False,
+    )
+    assert p.dataset["files"] == "" and p.dataset["hub_id"] == "glue"
+
+
+def test_a_rejected_preset_still_leaves_a_log_in_the_given_run_folder(tmp_path):
+    from engine.history import load_history
+
+    proc = run_cli("run", "demo", "--set", "training.bf16=true", "--output-dir", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    history = load_history(tmp_path / "run")
+    assert history.status() == "failed"
+    assert history.finished.error_type == "bad input"
+    assert history.finished.error.startswith("--set training.bf16=true: [training] bf16: true needs a GPU")

@@ -1,0 +1,124 @@
+"""Real demo runs started from the app by keyboard: one to an exported results file, one stopped midway."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from tests.tui.conftest import record_notifications, wait_for
+from tests.tui.test_setup_screens import tab_to
+from tui.app import FineTuneApp
+from tui.run_setup import RunSetup
+from tui.screens.arguments import ArgumentsScreen
+from tui.screens.dataset import DatasetScreen
+from tui.screens.export import ExportScreen
+from tui.screens.results import ResultsScreen
+from tui.screens.run import RunScreen
+from tui.widgets.progress_panel import TrainingProgress
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+pytestmark = pytest.mark.slow
+RUN_TIMEOUT = 150.0
+
+
+async def test_demo_from_preset_to_exported_results(home_with_demo: Path, tmp_path: Path):
+    export_to = tmp_path / "exported" / "demo-results.toml"
+    app = FineTuneApp()
+    seen = record_notifications(app)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("enter")
+        dataset = app.screen
+        assert isinstance(dataset, DatasetScreen) and dataset.setup.preset_name == "demo"
+        await tab_to(pilot, "max_train_samples")
+        await pilot.press(*"200", "enter")
+        await tab_to(pilot, "max_eval_samples")
+        await pilot.press(*"100", "enter")
+
+        await pilot.press("ctrl+n", "ctrl+n")
+        arguments = app.screen
+        assert isinstance(arguments, ArgumentsScreen)
+        await wait_for(
+            pilot, lambda: arguments.fields is not None, timeout=60, what="TrainingArguments fields"
+        )
+        await pilot.press("slash", *"num_train_epochs", "enter", "enter", "ctrl+u", "1", "enter")
+        assert arguments.setup.edits == {
+            "dataset.max_train_samples": 200,
+            "dataset.max_eval_samples": 100,
+            "training.num_train_epochs": 1,
+        }
+
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), what="the live view")
+        live = app.screen
+        await wait_for(
+            pilot, lambda: live.history.finished is not None, timeout=RUN_TIMEOUT, what="the run to end"
+        )
+        assert live.history.finished.status == "completed", live.history.finished.error
+        assert live.history.evaluations and live.history.predictions is not None
+        assert any(n.startswith("Run completed") for n in seen)
+
+        await pilot.press("r")
+        results = app.screen
+        assert isinstance(results, ResultsScreen)
+        await pilot.press("e")
+        assert isinstance(app.screen, ExportScreen)
+        assert app.screen.query_one(Input).value == str(live.run_dir / "results-export.toml")
+        await pilot.press("ctrl+u", *str(export_to), "enter")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ResultsScreen), what="the export dialog to close"
+        )
+        assert any(n.startswith("Results exported") and str(export_to) in n for n in seen)
+        assert str(export_to) in str(results.query_one("#export-note").content)
+
+    data = tomllib.loads(export_to.read_text(encoding="utf-8"))
+    assert data["results"]["status"] == "completed"
+    assert set(data["results"]["final_metrics"]) >= {"accuracy", "f1", "loss"}
+    assert data["training"]["num_train_epochs"] == 1
+    assert data["dataset"]["max_train_samples"] == 200
+    assert data["results"]["provenance"]["training.num_train_epochs"] == "screen edit"
+    assert data["results"]["predictions"]["confusion"]
+
+
+async def test_stopping_from_the_app_ends_stopped_with_a_checkpoint(home_with_demo: Path):
+    app = FineTuneApp()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), what="the live view")
+        live = app.screen
+        await wait_for(pilot, lambda: live.history.step >= 2, timeout=RUN_TIMEOUT, what="training to begin")
+        await pilot.press("s")
+        await wait_for(
+            pilot, lambda: live.history.finished is not None, timeout=RUN_TIMEOUT, what="the run to end"
+        )
+        assert live.history.stop_requested is not None
+        assert live.history.finished.status == "stopped"
+        assert list(live.run_dir.glob("checkpoint-*")), "a stopped run leaves a checkpoint to resume from"
+        assert live.history.finished.last_checkpoint
+
+
+async def test_a_run_the_engine_rejects_before_starting_says_why(home_with_demo: Path):
+    """The app checks what it can without transformers; the engine's own check still has the last word."""
+    setup = RunSetup.for_preset("demo")
+    assert setup.try_edits({"training.bf16": True}) is None
+    app = FineTuneApp()
+    seen = record_notifications(app)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        app.start_run(setup)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), what="the live view")
+        live = app.screen
+        await pilot.pause()
+        progress = live.query_one(TrainingProgress)
+        await wait_for(
+            pilot, lambda: progress.view.status == "failed", timeout=RUN_TIMEOUT, what="the failure"
+        )
+        assert "bf16" in progress.view.error and "GPU" in progress.view.error
+        assert any(n.startswith("Run failed") and "bf16" in n for n in seen)
+        assert live.check_action("results", ()) is None

@@ -1,0 +1,278 @@
+"""The fttui Textual app: screens, key bindings, command palette, theme, and the `fttui` entry point.
+
+Nothing here imports torch, transformers or datasets: runs train in processes of their
+own (``engine.launch.start_detached``) and the app follows their event logs.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.worker import Worker, WorkerState
+
+from engine import config as cfg
+from engine.cli import find_run
+from engine.launch import start_detached
+from tui.run_index import RunIndex
+from tui.run_setup import RunSetup
+from tui.screens.arguments import ArgumentsScreen
+from tui.screens.dataset import DatasetScreen
+from tui.screens.help import HelpScreen
+from tui.screens.home import HomeScreen
+from tui.screens.model import ModelScreen
+from tui.screens.quit_confirm import QuitScreen
+from tui.screens.results import ResultsScreen
+from tui.screens.run import RunScreen
+
+# For the benchmark: when set, the app writes the wall-clock time of its first frame to
+# this file and exits (see tests/benchmarks/bench_tui.py).
+FIRST_PAINT_ENV = "FTTUI_FIRST_PAINT_FILE"
+
+FTTUI_THEME = Theme(
+    name="fttui",
+    primary="#5FA8D3",
+    secondary="#8FB996",
+    accent="#F4A259",
+    warning="#F4A259",
+    error="#E4572E",
+    success="#7BC950",
+    foreground="#E6E6E6",
+    background="#14181C",
+    surface="#1C2228",
+    panel="#26303A",
+    dark=True,
+)
+
+
+class FineTuneApp(App[int]):
+    """Presets, setup, live runs and results, by keyboard; training happens in separate processes."""
+
+    TITLE = "fttui"
+    SUB_TITLE = "fine-tune transformers"
+    CSS_PATH = "fttui.tcss"
+
+    BINDINGS = [
+        Binding(
+            "ctrl+q",
+            "request_quit",
+            "Quit",
+            id="app.quit",
+            priority=True,
+            tooltip="Quit the app; while a run is live, asks whether to stop it or leave it running",
+        ),
+        Binding(
+            "ctrl+c",
+            "request_quit",
+            "Quit",
+            show=False,
+            id="app.quit_ctrl_c",
+            priority=True,
+            tooltip="Like ctrl+q: never kills a live run without asking",
+        ),
+        Binding(
+            "q",
+            "request_quit",
+            "Quit",
+            show=False,
+            id="app.quit_q",
+            tooltip="Quit (when no text field has focus)",
+        ),
+        Binding(
+            "question_mark",
+            "help",
+            "Help",
+            key_display="?",
+            id="app.help",
+            tooltip="Keys and what this screen does",
+        ),
+        Binding("f1", "help", "Help", show=False, id="app.help_f1", priority=True, tooltip="Keys and help"),
+    ]
+
+    def __init__(self, attach: Path | None = None, first_paint_file: Path | None = None) -> None:
+        super().__init__()
+        self.attach = attach
+        self.first_paint_file = first_paint_file
+        self.run_index = RunIndex()
+        # Runs started or opened in this session: quitting asks about the ones still live.
+        self.runs_in_view: set[Path] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        return HomeScreen()
+
+    def on_mount(self) -> None:
+        self.register_theme(FTTUI_THEME)
+        self.theme = "fttui"
+        if self.attach is not None:
+            self.open_run(self.attach)
+
+    def on_ready(self) -> None:
+        # Everything alive now (modules, Textual's machinery) lives as long as the app: keep it
+        # out of the collector's full passes, which otherwise stall keys for tens of ms mid-run.
+        gc.freeze()
+        if self.first_paint_file is not None:
+            self.first_paint_file.write_text(f"{time.time()}\n", encoding="utf-8")
+            self.exit(0)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.report_failure(event.worker)
+
+    def report_failure(self, worker: Worker) -> None:
+        """The one place background failures surface: a notification, and the app carries on."""
+        error = worker.error
+        what = worker.description or worker.name or "background task"
+        message = " ".join(str(error).split())[:300] or type(error).__name__
+        self.notify(
+            f"{what} failed: {message}",
+            title="Something went wrong",
+            severity="error",
+            timeout=10,
+            markup=False,
+        )
+
+    # -- navigation ----------------------------------------------------------------------------
+
+    def show_over_home(self, screen: Screen) -> None:
+        """Setup, run and results screens sit directly on home, so escape always leads back there."""
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def go_home(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def open_preset(self, name: str) -> None:
+        self.open_setup("dataset", RunSetup.for_preset(name))
+
+    def open_setup(self, step: str, setup: RunSetup) -> None:
+        screens = {"dataset": DatasetScreen, "model": ModelScreen, "arguments": ArgumentsScreen}
+        self.show_over_home(screens[step](setup))
+
+    def open_run(self, run_dir: Path, process: subprocess.Popen | None = None) -> None:
+        self.runs_in_view.add(Path(run_dir))
+        self.show_over_home(RunScreen(Path(run_dir), process))
+
+    def open_results(self, run_dir: Path) -> None:
+        self.show_over_home(ResultsScreen(Path(run_dir)))
+
+    def start_run(self, setup: RunSetup) -> Path | None:
+        """Start the setup's preset in a process of its own and show its live view."""
+        try:
+            setup.resolve()
+        except cfg.PresetError as exc:
+            self.notify(str(exc), title="Cannot start the run", severity="error", timeout=10, markup=False)
+            return None
+        try:
+            run_dir, process = start_detached(
+                setup.preset_ref, edits=setup.edit_strings(), preset_name=setup.preset_name
+            )
+        except OSError as exc:
+            self.notify(
+                f"could not start the engine: {exc}",
+                title="Cannot start the run",
+                severity="error",
+                markup=False,
+            )
+            return None
+        self.notify(f"{run_dir.name}: training in its own process", title="Run started", markup=False)
+        self.open_run(run_dir, process)
+        return run_dir
+
+    def stop_run(self, run_dir: Path) -> None:
+        if self.run_index.history(run_dir).status() != "running":
+            self.notify(f"{run_dir.name} is not running", severity="warning", markup=False)
+            return
+        self.notify(
+            "it stops after the current step, saves a checkpoint and writes results",
+            title=f"Stopping {run_dir.name}",
+            markup=False,
+        )
+        self.request_stops([run_dir])
+
+    @work(thread=True, exit_on_error=False, group="stop-runs", description="Asking the run to stop")
+    def request_stops(self, run_dirs: list[Path], exit_message: str | None = None) -> None:
+        """Write each run's stop request, then exit the app if asked to (quitting with "stop the run")."""
+        from engine.stopping import request_stop
+
+        for run_dir in run_dirs:
+            request_stop(run_dir)
+        if exit_message is not None:
+            self.call_from_thread(self.exit, 0, message=exit_message)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def action_request_quit(self) -> None:
+        if isinstance(self.screen, QuitScreen):
+            # Asked twice: leave the runs alone, the choice that loses nothing.
+            self.screen.dismiss("leave")
+            return
+        live = self.run_index.live_runs(sorted(self.runs_in_view))
+        if not live:
+            self.exit(0)
+            return
+
+        def decide(choice: str | None) -> None:
+            if choice == "stop":
+                names = ", ".join(d.name for d in live)
+                self.notify("writing the stop request…", title="Stopping and quitting", markup=False)
+                self.request_stops(live, f"asked {names} to stop: a checkpoint and results are being written")
+            elif choice == "leave":
+                names = ", ".join(d.name for d in live)
+                self.exit(0, message=f"left running: {names} (see `fttui runs`, `fttui attach`)")
+
+        self.push_screen(QuitScreen(live, self.run_index), decide)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    # -- command palette -----------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from getattr(screen, "palette_commands", lambda: ())()
+        yield SystemCommand("Home", "Presets and runs", self.go_home)
+        presets = {**cfg.builtin_presets(), **cfg.user_presets()}
+        for name, path in presets.items():
+            yield SystemCommand(f"Open preset: {name}", cfg.describe(path), partial(self.open_preset, name))
+        for run_dir, row in self.run_index.summaries(limit=15):
+            progress = f"{row['step']}/{row['total_steps']}" if row["total_steps"] else ""
+            yield SystemCommand(
+                f"Attach run: {run_dir.name}",
+                f"{row['status']} {progress} · preset {row['preset']}",
+                partial(self.open_run, run_dir),
+            )
+        yield from super().get_system_commands(screen)
+
+
+def run_app(attach: str | None = None) -> int:
+    """Open the app (``fttui``), or a run's live view straight away (``fttui attach [RUN]``)."""
+    run_dir = None
+    if attach is not None:
+        run_dir = find_run(attach)
+        if run_dir is None:
+            print(f"fttui: error: no run '{attach}' (see `fttui runs`)", file=sys.stderr)
+            return 2
+    paint_file = os.environ.get(FIRST_PAINT_ENV)
+    app = FineTuneApp(attach=run_dir, first_paint_file=Path(paint_file) if paint_file else None)
+    result = app.run()
+    return result if isinstance(result, int) else 0

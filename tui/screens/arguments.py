@@ -1,0 +1,337 @@
+"""Training arguments: every TrainingArguments field with its help, common ones first, a search, checks as you type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.widgets import DataTable, Footer, Header, Input, Label
+
+from engine import config as cfg
+from tui.messages import LookupFailed, TrainingFieldsLoaded
+from tui.run_setup import RunSetup, parse_value, toml_value
+from tui.screens.setup import SetupScreen, explain
+
+# What most fine-tuning runs touch, in the order people think about them.
+COMMON_FIELDS = (
+    "num_train_epochs",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "eval_strategy",
+    "save_strategy",
+    "logging_steps",
+    "max_steps",
+    "weight_decay",
+    "warmup_steps",
+    "lr_scheduler_type",
+    "seed",
+    "bf16",
+    "fp16",
+    "load_best_model_at_end",
+    "metric_for_best_model",
+    "save_total_limit",
+    "gradient_checkpointing",
+    "use_cpu",
+)
+TRANSFORMERS_DEFAULT = "transformers default"
+
+
+def shown_value(value: Any) -> str:
+    """A value as the user would type it: bare words for plain strings, TOML for everything else."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value and parse_value(value) == value:
+        return value
+    return toml_value(value)
+
+
+class ArgumentsScreen(SetupScreen):
+    """A table of fields (value and where it came from) and an editor for the highlighted one."""
+
+    STEP = "arguments"
+    AUTO_FOCUS = "#fields"
+    HELP = """\
+**Arguments.** The `[training]` table maps onto `transformers.TrainingArguments`: every
+field is here, common ones first; type in the search box to find any by name or help.
+Enter on a field edits it; values are checked as you type and enter applies them. The
+*from* column says where each value comes from (preset, fttui default, screen edit).
+The command at the bottom runs the same thing headless.
+"""
+
+    BINDINGS = [
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            key_display="/",
+            id="arguments.search",
+            tooltip="Search all fields by name or help text",
+        ),
+        Binding(
+            "delete",
+            "reset_field",
+            "Reset field",
+            id="arguments.reset",
+            tooltip="Drop your edit of the highlighted field",
+        ),
+    ]
+
+    def __init__(self, setup: RunSetup) -> None:
+        super().__init__(setup)
+        self.fields: dict[str, Any] | None = None
+        self.editing: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield from self.compose_steps()
+        with Vertical(id="arguments-body", classes="setup-body"):
+            yield Input(
+                id="field-search",
+                placeholder="/ search TrainingArguments fields by name or help…",
+                compact=True,
+            )
+            yield DataTable(id="fields", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="field-editor"):
+                yield Label("", id="field-name")
+                yield Label("", id="field-help")
+                with Horizontal(classes="form-row"):
+                    yield Label("value", classes="field-label")
+                    yield Input(
+                        id="field-value",
+                        placeholder="enter on a field to edit it",
+                        compact=True,
+                        disabled=True,
+                    )
+                yield Label("", id="setup-error", classes="field-error")
+            yield Label("", id="command-preview")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.show_error("")
+        table = self.query_one("#fields", DataTable)
+        table.border_title = "TrainingArguments"
+        table.add_column("field", key="field")
+        table.add_column("value", key="value")
+        table.add_column("from", key="from")
+        table.loading = True
+        self.fill_table()
+        self.show_command()
+        self.load_fields()
+
+    def focus_main(self) -> None:
+        self.query_one("#fields").focus()
+
+    # -- the fields ----------------------------------------------------------------------------
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="training-fields",
+        description="Reading TrainingArguments",
+    )
+    def load_fields(self) -> None:
+        from engine import hub
+
+        # Importing transformers takes seconds; it is done here, after the screen is up.
+        hub.prepare()
+        try:
+            fields = cfg.training_fields()
+        except Exception as exc:
+            self.post_message(LookupFailed("fields", explain(exc)))
+            return
+        self.post_message(TrainingFieldsLoaded(fields))
+
+    def on_training_fields_loaded(self, message: TrainingFieldsLoaded) -> None:
+        self.fields = message.fields
+        self.query_one("#fields", DataTable).loading = False
+        self.fill_table()
+        self.show_field(self.highlighted())
+
+    def on_lookup_failed(self, message: LookupFailed) -> None:
+        self.query_one("#fields", DataTable).loading = False
+        self.notify(message.message, title="TrainingArguments unavailable", severity="error", markup=False)
+
+    def field_names(self, preset: cfg.Preset) -> list[str]:
+        known = list(self.fields or {}) or list(preset.training)
+        ordered = [n for n in COMMON_FIELDS if n in known or n in preset.training]
+        ordered += sorted(n for n in {*known, *preset.training} if n not in ordered)
+        query = self.query_one("#field-search", Input).value.strip().lower()
+        if not query:
+            return ordered
+        by_name = [n for n in ordered if query in n.lower()]
+        by_help = [
+            n for n in ordered if n not in by_name and self.fields and query in self.fields[n].help.lower()
+        ]
+        return by_name + by_help
+
+    def value_and_source(self, preset: cfg.Preset, name: str) -> tuple[Any, str]:
+        key = f"training.{name}"
+        if name in preset.training:
+            return preset.training[name], self.setup.source_of(preset, key)
+        default = self.fields[name].default if self.fields and name in self.fields else None
+        return default, TRANSFORMERS_DEFAULT
+
+    def fill_table(self) -> None:
+        preset = self.effective_preset()
+        if preset is None:
+            return
+        table = self.query_one("#fields", DataTable)
+        highlighted = self.highlighted()
+        table.clear()
+        names = self.field_names(preset)
+        for name in names:
+            value, source = self.value_and_source(preset, name)
+            table.add_row(name, Text(shown_value(value)), Text(source), key=name)
+        if highlighted in names:
+            table.move_cursor(row=names.index(highlighted))
+
+    def highlighted(self) -> str | None:
+        table = self.query_one("#fields", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.ordered_rows[table.cursor_row].key.value)
+
+    @on(DataTable.RowHighlighted, "#fields")
+    def _highlight(self, event: DataTable.RowHighlighted) -> None:
+        self.show_field(str(event.row_key.value))
+
+    def show_field(self, name: str | None) -> None:
+        title = self.query_one("#field-name", Label)
+        help_text = self.query_one("#field-help", Label)
+        if name is None:
+            title.update("no field matches the search")
+            help_text.update("")
+            return
+        tf = self.fields.get(name) if self.fields else None
+        kind = (
+            f"one of {', '.join(tf.choices)}"
+            if tf and tf.choices
+            else (self._type_name(tf.hint) if tf else "")
+        )
+        default = f" · default {shown_value(tf.default)}" if tf and tf.default not in (None, "") else ""
+        title.update(
+            Content.from_markup(
+                "[b]$name[/b]  [dim]$kind$default[/dim]", name=name, kind=kind, default=default
+            )
+        )
+        help_text.update(Content(tf.help if tf else "loading help…"))
+
+    @staticmethod
+    def _type_name(hint: Any) -> str:
+        text = str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+        return text if len(text) < 40 else text[:39] + "…"
+
+    @on(Input.Changed, "#field-search")
+    def _search(self) -> None:
+        self.fill_table()
+        self.show_field(self.highlighted())
+
+    @on(Input.Submitted, "#field-search")
+    def _search_done(self) -> None:
+        self.focus_main()
+
+    # -- editing -------------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#fields")
+    def _edit(self, event: DataTable.RowSelected) -> None:
+        if self.fields is None:
+            self.notify("still reading TrainingArguments…", severity="warning", markup=False)
+            return
+        name = str(event.row_key.value)
+        preset = self.effective_preset()
+        if preset is None:
+            return
+        self.editing = name
+        value, _ = self.value_and_source(preset, name)
+        editor = self.query_one("#field-value", Input)
+        editor.disabled = False
+        with self.prevent(Input.Changed):
+            editor.value = shown_value(value)
+        editor.border_title = name
+        editor.focus()
+        self.show_error("")
+
+    def problem_with(self, name: str, text: str) -> str | None:
+        """Why ``text`` is not a valid value for field ``name`` (the engine's own check), or None."""
+        if not text:
+            return None
+        return cfg.check_training_value(name, parse_value(text))
+
+    @on(Input.Changed, "#field-value")
+    def _check_typed(self, event: Input.Changed) -> None:
+        if self.editing is None:
+            return
+        problem = self.problem_with(self.editing, event.value.strip())
+        event.input.set_class(problem is not None, "-invalid")
+        self.show_error(f"[training] {self.editing}: {problem}" if problem else "")
+
+    @on(Input.Submitted, "#field-value")
+    def _apply_value(self, event: Input.Submitted) -> None:
+        name, text = self.editing, event.value.strip()
+        if name is None:
+            return
+        if not text:
+            self.setup.drop_edit(f"training.{name}")
+            self._edited()
+            return
+        problem = self.problem_with(name, text)
+        if problem:
+            message = f"[training] {name}: {problem}"
+            self.show_error(message)
+            self.notify(message, title="Not applied", severity="error", markup=False)
+            return
+        key, value = f"training.{name}", parse_value(text)
+        try:
+            # Rules across fields (load_best_model_at_end needs matching strategies...) need the whole preset.
+            cfg.validate_training(self.setup.resolve({key: value}))
+        except cfg.PresetError as exc:
+            self.show_error(str(exc))
+            self.notify(str(exc), title="Not applied", severity="error", timeout=10, markup=False)
+            return
+        self.setup.edits[key] = value
+        self._edited()
+
+    def _edited(self) -> None:
+        editor = self.query_one("#field-value", Input)
+        editor.set_class(False, "-invalid")
+        self.editing = None
+        editor.disabled = True
+        self.show_error("")
+        self.show_steps()
+        self.fill_table()
+        self.show_command()
+        self.focus_main()
+
+    def show_command(self) -> None:
+        self.query_one("#command-preview", Label).update(Content(f"$ {self.setup.command()}"))
+
+    def action_search(self) -> None:
+        self.query_one("#field-search", Input).focus()
+
+    def action_reset_field(self) -> None:
+        name = self.highlighted()
+        if name and f"training.{name}" in self.setup.edits:
+            self.setup.drop_edit(f"training.{name}")
+            self._edited()
+            self.notify(f"{name}: back to the preset's value", title="Edit dropped", markup=False)
+
+    def action_back(self) -> None:
+        editor = self.query_one("#field-value", Input)
+        if self.focused is not editor:
+            super().action_back()
+            return
+        # Leaving the editor drops what was typed; the table still shows the value in force.
+        self.editing = None
+        editor.set_class(False, "-invalid")
+        self.show_error("")
+        self.focus_main()
+        editor.disabled = True

@@ -1,0 +1,55 @@
+"""Asks where to export a run's results.toml, writes it, and reports what was written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+from engine.config import PresetError
+from engine.results import export_results
+
+
+class ExportScreen(ModalScreen[Path | None]):
+    """Dismisses with the path written, or None when cancelled; errors stay in the dialog."""
+
+    AUTO_FOCUS = "#export-path"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="export.cancel", tooltip="Close without exporting")]
+
+    def __init__(self, source: Path, default: Path) -> None:
+        super().__init__()
+        self.source = source
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="export-dialog", classes="dialog"):
+            yield Label("Export results to a TOML file", classes="dialog-title")
+            yield Label(Content(f"from {self.source}"), classes="dim")
+            yield Input(str(self.default), id="export-path", placeholder="path/to/results.toml")
+            yield Label("enter: export · esc: cancel · a folder keeps the name results.toml", classes="dim")
+            yield Label("", id="export-error", classes="field-error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        error = self.query_one("#export-error", Label)
+        if not text:
+            error.update("type a path ending in .toml")
+            return
+        try:
+            written = export_results(self.source, Path(text))
+        except (ValueError, OSError, PresetError) as exc:
+            message = (
+                f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+            )
+            error.update(Content(message))
+            self.notify(message, title="Export failed", severity="error", markup=False)
+            return
+        self.dismiss(written)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -786,3 +786,14 @@ def check_device(preset: Preset, *, cuda_available: bool, bf16_supported: bool) 
             "training runs in float32 (transformers does not say so)"
         )
     return warnings
+
+
+def oom_retry_overrides(preset: Preset) -> list[str]:
+    """The ``--set`` overrides that retry an out-of-memory run at the same effective batch size."""
+    t = preset.training
+    bs = int(t.get("per_device_train_batch_size", 8))
+    acc = int(t.get("gradient_accumulation_steps", 1))
+    return [
+        f"training.per_device_train_batch_size={max(1, bs // 2)}",
+        f"training.gradient_accumulation_steps={acc * 2}",
+    ]

@@ -637,14 +637,3 @@ def _describe_error(exc: BaseException, preset: cfg.Preset) -> str:
         tips.append("set gradient_checkpointing = true")
         return f"out of GPU memory: {'; '.join(tips)}"
     return f"{type(exc).__name__}: {_one_line(exc)}"
-
-
-def oom_retry_overrides(preset: cfg.Preset) -> list[str]:
-    """The ``--set`` overrides that retry an out-of-memory run at the same effective batch size."""
-    t = preset.training
-    bs = int(t.get("per_device_train_batch_size", 8))
-    acc = int(t.get("gradient_accumulation_steps", 1))
-    return [
-        f"training.per_device_train_batch_size={max(1, bs // 2)}",
-        f"training.gradient_accumulation_steps={acc * 2}",
-    ]

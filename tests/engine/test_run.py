@@ -330,7 +330,7 @@ def test_out_of_memory_fails_with_advice(demo_home, tmp_path, monkeypatch):
     finished = load_history(tmp_path / "run").finished
     assert finished.error_type == "OutOfMemoryError"
     # what the app offers as a retry: same effective batch, half the memory per step
-    assert runner.oom_retry_overrides(preset) == [
+    assert cfg.oom_retry_overrides(preset) == [
         "training.per_device_train_batch_size=8",
         "training.gradient_accumulation_steps=2",
     ]

@@ -80,7 +80,9 @@ def test_stale_or_half_written_folder_is_replaced(
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]
 
 
-def test_failed_build_leaves_nothing_that_looks_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_build_leaves_nothing_that_looks_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def killed_halfway(folder: Path) -> None:
         (folder / "reviews").mkdir()
         raise KeyboardInterrupt
@@ -116,7 +118,9 @@ def test_reviews_are_balanced_and_need_more_than_keywords(built: Path) -> None:
         counts = collections.Counter(label for _, label in rows)
         assert counts == {"negative": len(rows) // 2, "positive": len(rows) // 2}
 
-    texts = {label: [text.lower() for text, lab in train if lab == label] for label in ("negative", "positive")}
+    texts = {
+        label: [text.lower() for text, lab in train if lab == label] for label in ("negative", "positive")
+    }
     # Negation flips a word's usual sense, and a contrast puts both senses in one review.
     assert any(" not bad" in text for text in texts["positive"])
     assert any(" not good" in text for text in texts["negative"])
@@ -197,7 +201,9 @@ def test_refs() -> None:
 
 
 def test_import_is_light() -> None:
-    code = "import sys, engine.demo; print(sorted({'torch', 'transformers', 'tokenizers'} & set(sys.modules)))"
+    code = (
+        "import sys, engine.demo; print(sorted({'torch', 'transformers', 'tokenizers'} & set(sys.modules)))"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True

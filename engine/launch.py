@@ -107,7 +107,9 @@ def run_distributed(args: argparse.Namespace, run_dir: Path | None = None, resum
         preset, code = cli._load_preset(str(run_dir / PRESET_FILE), [], [])
         worker_args = ["resume", str(run_dir), "--quiet"]
     else:
-        preset, code = cli._load_preset(args.preset, args.overrides, args.edits)
+        preset, code = cli._load_preset(
+            args.preset, args.overrides, args.edits, run_dir=None if args.check else args.output_dir
+        )
         if preset is not None and args.check:
             print(f"{preset.source}: ok ({preset.name}: {preset.description})")
             return cli.EXIT_OK

@@ -220,7 +220,9 @@ def run(
             world_size=world,
             versions=_versions(),
             command=list(command or sys.argv),
-            trust_remote_code=bool(preset.model.get("trust_remote_code")),
+            trust_remote_code=bool(
+                preset.model.get("trust_remote_code") or preset.metrics.get("trust_remote_code")
+            ),
             resumed=resume,
         )
     )

@@ -63,6 +63,7 @@ class EventCallback(TrainerCallback):
         stop_event: threading.Event | None = None,
         precision: str = "fp32",
         watch: StepWatch | None = None,
+        elapsed_offset: float = 0.0,
     ):
         self.emit = emit
         self.run_dir = Path(run_dir)
@@ -71,6 +72,7 @@ class EventCallback(TrainerCallback):
         self.stop_reason = ""
         self.precision = precision
         self.watch = watch
+        self.elapsed_offset = elapsed_offset
         self.train_summary: dict[str, float] = {}
         self.stopped = False
         self.last_step = 0
@@ -269,7 +271,7 @@ class EventCallback(TrainerCallback):
                 epoch=float(state.epoch or 0.0),
                 samples_per_second=rate * self._global_batch,
                 eta_seconds=eta,
-                elapsed_seconds=now - self._train_started,
+                elapsed_seconds=self.elapsed_offset + now - self._train_started,
             ),
         )
 

@@ -33,7 +33,7 @@ CLI_SOURCE = "--set"
 TABLES = ("model", "dataset", "metrics", "training", "watchdog")
 # Top-level keys of a preset file. `[results]` is what a results file adds; it is
 # read by `fttui runs`/the app and ignored when the file is run as a preset.
-TOP_LEVEL_KEYS = ("description", "extends", *TABLES, "results")
+TOP_LEVEL_KEYS = ("name", "description", "extends", *TABLES, "results")
 DATA_FORMATS = ("csv", "tsv", "json", "jsonl", "parquet")
 EXTENSION_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 # TrainingArguments fields fttui owns: each run gets its own folder and the UI owns the terminal.
@@ -153,7 +153,7 @@ class Preset:
 
     def to_dict(self) -> dict[str, Any]:
         """The effective preset as TOML-ready data: no ``extends``, every value spelled out."""
-        out: dict[str, Any] = {"description": self.description}
+        out: dict[str, Any] = {"name": self.name, "description": self.description}
         for table in TABLES:
             out[table] = copy.deepcopy(getattr(self, table))
         return out
@@ -231,7 +231,7 @@ def _check_shape(data: dict[str, Any], source: str) -> None:
             raise PresetError(source, f"unknown top-level key{_closest(key, TOP_LEVEL_KEYS)}", key=key)
         if key in TABLES and not isinstance(value, dict):
             raise PresetError(source, f"expected a table [{key}], got {_kind(value)}", key=key)
-        if key in ("description", "extends") and not isinstance(value, str):
+        if key in ("name", "description", "extends") and not isinstance(value, str):
             raise PresetError(source, f"expected a string, got {_kind(value)}", key=key)
     for table, spec in TABLE_SPECS.items():
         for key in data.get(table, {}):
@@ -353,8 +353,10 @@ def resolve(
     chain = _load_chain(path)
     provenance: dict[str, str] = {}
     merged: dict[str, Any] = {}
+    # A name belongs to its own file: a preset that extends another does not inherit it.
+    own_name = chain[-1][1].get("name")
     for source, data in chain:
-        _merge(merged, data, source, provenance)
+        _merge(merged, {k: v for k, v in data.items() if k != "name"}, source, provenance)
     for text in edit_overrides:
         table, key, value = parse_override(text)
         layer = {table: {key: value}}
@@ -370,7 +372,7 @@ def resolve(
             _resolve_local_paths(layer, Path.cwd())
         _merge(merged, layer, f"{CLI_SOURCE} {text}", provenance)
 
-    name = path.stem
+    name = own_name or path.stem
     preset = Preset(
         name=name,
         description=str(merged.get("description", "")),
@@ -788,12 +790,18 @@ def check_device(preset: Preset, *, cuda_available: bool, bf16_supported: bool) 
     return warnings
 
 
-def oom_retry_overrides(preset: Preset) -> list[str]:
-    """The ``--set`` overrides that retry an out-of-memory run at the same effective batch size."""
+def oom_retry_changes(preset: Preset) -> list[tuple[str, int, int]]:
+    """(key, old, new) for retrying an out-of-memory run at the same effective batch size, half the memory."""
     t = preset.training
+    # 8 and 1 are TrainingArguments' defaults, spelled out so the app needs no transformers import.
     bs = int(t.get("per_device_train_batch_size", 8))
     acc = int(t.get("gradient_accumulation_steps", 1))
     return [
-        f"training.per_device_train_batch_size={max(1, bs // 2)}",
-        f"training.gradient_accumulation_steps={acc * 2}",
+        ("per_device_train_batch_size", bs, max(1, bs // 2)),
+        ("gradient_accumulation_steps", acc, acc * 2),
     ]
+
+
+def oom_retry_overrides(preset: Preset) -> list[str]:
+    """The ``--set`` overrides that retry an out-of-memory run (see ``oom_retry_changes``)."""
+    return [f"training.{key}={new}" for key, _, new in oom_retry_changes(preset)]

@@ -50,6 +50,8 @@ class RunStarted(Event):
     pid: int
     host: str
     world_size: int = 1
+    nproc_per_node: int = 1
+    nnodes: int = 1
     versions: dict[str, str] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)
     trust_remote_code: bool = False

@@ -222,9 +222,8 @@ def root_cause(run_dir: Path) -> dict | None:
 
 def _finish_for_dead_ranks(run_dir: Path, preset, history, rc: int, sink) -> None:
     from engine.events import EventLog, RunFinished
-    from engine.paths import RESULTS_FILE
+    from engine.paths import RESULTS_FILE, last_checkpoint
     from engine.results import build_results, write_results
-    from engine.runner import _last_checkpoint
 
     cause = root_cause(run_dir)
     if cause:
@@ -234,7 +233,7 @@ def _finish_for_dead_ranks(run_dir: Path, preset, history, rc: int, sink) -> Non
         error = f"torchrun exited with code {rc} before rank 0 finished; see {run_dir / LAUNCHER_LOG}"
         error_type, tb = "LaunchError", ""
     now = time.time()
-    last = _last_checkpoint(run_dir)
+    last = last_checkpoint(run_dir)
     data = build_results(
         preset=preset,
         history=history,

@@ -44,3 +44,20 @@ def new_run_id(preset_name: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in preset_name)[:40] or "run"
     return f"{stamp}-{safe}-{secrets.token_hex(2)}"
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(path.name.split("-")[-1])
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete ``checkpoint-N`` folder of a run: where a resume starts.
+
+    A checkpoint is complete once the Trainer wrote ``trainer_state.json``, the last thing it saves.
+    """
+    found = [
+        p
+        for p in Path(run_dir).glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return max(found, key=checkpoint_step) if found else None

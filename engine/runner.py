@@ -184,6 +184,7 @@ def run(
     """Train ``preset``. Never raises for problems of the run itself; the outcome and the log say what happened."""
     hub.prepare()  # before transformers/datasets/evaluate are imported: offline mode only works then
     rank, _, world = process_rank()
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     main = rank == 0
     run_dir = Path(run_dir) if run_dir else paths.runs_dir() / paths.new_run_id(preset.name)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -218,6 +219,8 @@ def run(
             pid=os.getpid(),
             host=socket.gethostname(),
             world_size=world,
+            nproc_per_node=local_world,
+            nnodes=max(1, world // local_world),
             versions=_versions(),
             command=list(command or sys.argv),
             trust_remote_code=bool(
@@ -247,8 +250,10 @@ def run(
     status, error, error_type, tb, bad_input = "failed", "", "", "", False
     try:
         undo_quiet = _quiet_libraries(emit)
-        trainer, callback, prepared = _build(preset, run_dir, emit, stop_event, world)
-        resume_from = _last_checkpoint(run_dir) if resume else None
+        trainer, callback, prepared = _build(
+            preset, run_dir, emit, stop_event, world, resume=resume, history=history
+        )
+        resume_from = paths.last_checkpoint(run_dir) if resume else None
         if resume and resume_from is None:
             emit(
                 RunWarning(
@@ -303,7 +308,7 @@ def run(
     from engine.results import build_results, write_results
 
     results_path = run_dir / RESULTS_FILE
-    last_ckpt = _last_checkpoint(run_dir)
+    last_ckpt = paths.last_checkpoint(run_dir)
     best_ckpt = getattr(getattr(trainer, "state", None), "best_model_checkpoint", None) or ""
     try:
         data = build_results(
@@ -348,13 +353,6 @@ def _describe_device(preset: cfg.Preset) -> tuple[str, list[str]]:
     return gpu.describe_device(bool(preset.training.get("use_cpu")))
 
 
-def _last_checkpoint(run_dir: Path) -> Path | None:
-    found = [p for p in run_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    # A checkpoint is complete once the Trainer wrote its state file, the last thing it saves.
-    complete = [p for p in found if (p / "trainer_state.json").exists()]
-    return max(complete, key=lambda p: int(p.name.split("-")[-1])) if complete else None
-
-
 def _check_stop(stop_event: threading.Event, run_dir: Path) -> None:
     if stop_event.is_set() or (run_dir / STOP_FILE).exists():
         raise StoppedBeforeTraining()
@@ -368,7 +366,16 @@ def _precision(training: dict[str, Any], on_gpu: bool) -> str:
     return "fp32"
 
 
-def _build(preset: cfg.Preset, run_dir: Path, emit: Emitter, stop_event: threading.Event, world: int):
+def _build(
+    preset: cfg.Preset,
+    run_dir: Path,
+    emit: Emitter,
+    stop_event: threading.Event,
+    world: int,
+    *,
+    resume: bool = False,
+    history: RunHistory | None = None,
+):
     """Data, model, TrainingArguments, Trainer: everything up to ``train()``."""
     from engine import data as data_mod
     from engine import demo, gpu, model_loading
@@ -446,7 +453,7 @@ def _build(preset: cfg.Preset, run_dir: Path, emit: Emitter, stop_event: threadi
             metrics_source=metrics.source,
         )
     )
-    if info["missing"]:
+    if info["missing"] and not resume:  # on resume the checkpoint brings the trained head back
         head = all(_is_head(name) for name in info["missing"])
         note = (
             "a fresh classification head, as expected when fine-tuning"
@@ -501,6 +508,8 @@ def _build(preset: cfg.Preset, run_dir: Path, emit: Emitter, stop_event: threadi
         stop_event=stop_event,
         precision=_precision(preset.training, on_gpu),
         watch=watch,
+        # A resumed run's clock goes on from where the last segment's stopped.
+        elapsed_offset=history.progress.elapsed_seconds if resume and history and history.progress else 0.0,
     )
     trainer_cls = _watching_trainer(Trainer, watch)
     trainer = trainer_cls(

@@ -23,11 +23,14 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from engine import config as cfg
+from engine import launch
 from engine.cli import find_run
-from engine.launch import start_detached
+from tui import run_recovery
+from tui.messages import MemoryRetryPlanned
 from tui.run_index import RunIndex
 from tui.run_setup import RunSetup
 from tui.screens.arguments import ArgumentsScreen
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.dataset import DatasetScreen
 from tui.screens.help import HelpScreen
 from tui.screens.home import HomeScreen
@@ -107,6 +110,9 @@ class FineTuneApp(App[int]):
         self.run_index = RunIndex()
         # Runs started or opened in this session: quitting asks about the ones still live.
         self.runs_in_view: set[Path] = set()
+        # Resumes started here whose process has not yet begun its segment of the log: until
+        # it does, the log still says "stopped", and a second resume must not start.
+        self.resuming: dict[Path, tuple[subprocess.Popen, int]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -166,9 +172,10 @@ class FineTuneApp(App[int]):
         screens = {"dataset": DatasetScreen, "model": ModelScreen, "arguments": ArgumentsScreen}
         self.show_over_home(screens[step](setup))
 
-    def open_run(self, run_dir: Path, process: subprocess.Popen | None = None) -> None:
+    def open_run(self, run_dir: Path, process: subprocess.Popen | None = None, segment: int = 1) -> None:
+        """The run's live view; ``process`` (started here) writes the log's ``segment``-th part."""
         self.runs_in_view.add(Path(run_dir))
-        self.show_over_home(RunScreen(Path(run_dir), process))
+        self.show_over_home(RunScreen(Path(run_dir), process, segment))
 
     def open_results(self, run_dir: Path) -> None:
         self.show_over_home(ResultsScreen(Path(run_dir)))
@@ -180,10 +187,23 @@ class FineTuneApp(App[int]):
         except cfg.PresetError as exc:
             self.notify(str(exc), title="Cannot start the run", severity="error", timeout=10, markup=False)
             return None
+        started = self.launch(
+            setup.preset_ref,
+            edits=setup.edit_strings(),
+            preset_name=setup.preset_name,
+            nproc_per_node=setup.nproc_per_node,
+        )
+        if started is None:
+            return None
+        run_dir, process = started
+        self.notify(f"{run_dir.name}: training in its own process", title="Run started", markup=False)
+        self.open_run(run_dir, process)
+        return run_dir
+
+    def launch(self, preset_ref: str, **kwargs) -> tuple[Path, subprocess.Popen] | None:
+        """``engine.launch.start_detached``, with a failure to start the process told to the user."""
         try:
-            run_dir, process = start_detached(
-                setup.preset_ref, edits=setup.edit_strings(), preset_name=setup.preset_name
-            )
+            return launch.start_detached(preset_ref, **kwargs)
         except OSError as exc:
             self.notify(
                 f"could not start the engine: {exc}",
@@ -192,9 +212,6 @@ class FineTuneApp(App[int]):
                 markup=False,
             )
             return None
-        self.notify(f"{run_dir.name}: training in its own process", title="Run started", markup=False)
-        self.open_run(run_dir, process)
-        return run_dir
 
     def stop_run(self, run_dir: Path) -> None:
         if self.run_index.history(run_dir).status() != "running":
@@ -206,6 +223,98 @@ class FineTuneApp(App[int]):
             markup=False,
         )
         self.request_stops([run_dir])
+
+    # -- resume, and retry after running out of memory -------------------------------------------
+
+    def is_resuming(self, run_dir: Path) -> bool:
+        """Whether a resume started here is still starting up (its process alive, its segment not yet begun)."""
+        entry = self.resuming.get(Path(run_dir))
+        if entry is None:
+            return False
+        process, segment = entry
+        if process.poll() is not None or self.run_index.history(run_dir).segments >= segment:
+            del self.resuming[Path(run_dir)]
+            return False
+        return True
+
+    def resume_run(self, run_dir: Path) -> None:
+        """Ask, then continue a stopped or crashed run (or a failed one with a checkpoint) in its own folder."""
+        run_dir = Path(run_dir)
+        if self.is_resuming(run_dir):
+            self.notify(f"{run_dir.name} is already resuming", severity="warning", markup=False)
+            return
+        history = self.run_index.history(run_dir)
+        plan = run_recovery.resume_plan(run_dir, history)
+        if plan is None:
+            message = run_recovery.why_not_resumable(run_dir, history)
+            self.notify(message, title="Nothing to resume", severity="warning", markup=False)
+            return
+
+        def decide(go: bool | None) -> None:
+            if go:
+                self.start_resume(plan)
+
+        self.push_screen(ConfirmScreen(f"Resume {run_dir.name}?", plan.lines(), "Resume"), decide)
+
+    def start_resume(self, plan: run_recovery.ResumePlan) -> None:
+        run_dir = plan.run_dir
+        # The run may have been resumed elsewhere (`fttui resume`) while the question was open.
+        status = self.run_index.history(run_dir).status()
+        if status == "running" or self.is_resuming(run_dir):
+            self.notify(f"{run_dir.name} is already running", severity="warning", markup=False)
+            return
+        started = self.launch(str(run_dir), run_dir=run_dir, resume=True, nproc_per_node=plan.processes)
+        if started is None:
+            return
+        _, process = started
+        self.resuming[run_dir] = (process, plan.segment)
+        self.notify(
+            f"{run_dir.name}: training goes on in its own process; the live view follows the same log",
+            title="Resuming",
+            markup=False,
+        )
+        screen = self.screen
+        if isinstance(screen, RunScreen) and screen.run_dir == run_dir:
+            screen.watch_process(process, plan.segment)
+        else:
+            self.open_run(run_dir, process, plan.segment)
+
+    def retry_with_less_memory(self, run_dir: Path) -> None:
+        """Offer a new run of an out-of-memory run's preset with half the batch per device and twice the accumulation."""
+        history = self.run_index.history(Path(run_dir))
+        if not run_recovery.ran_out_of_memory(history):
+            self.notify(
+                f"{Path(run_dir).name} did not run out of GPU memory", severity="warning", markup=False
+            )
+            return
+        self.plan_memory_retry(Path(run_dir))
+
+    @work(thread=True, exit_on_error=False, group="memory-retry", description="Reading the run's preset")
+    def plan_memory_retry(self, run_dir: Path) -> None:
+        history = self.run_index.history(run_dir)
+        self.post_message(MemoryRetryPlanned(run_recovery.memory_retry_plan(run_dir, history)))
+
+    def on_memory_retry_planned(self, message: MemoryRetryPlanned) -> None:
+        plan: run_recovery.MemoryRetryPlan = message.plan
+
+        def decide(go: bool | None) -> None:
+            if go:
+                self.start_memory_retry(plan)
+
+        self.push_screen(ConfirmScreen("Retry with less GPU memory?", plan.lines(), "Start new run"), decide)
+
+    def start_memory_retry(self, plan: run_recovery.MemoryRetryPlan) -> None:
+        started = self.launch(
+            str(plan.preset_path),
+            overrides=plan.overrides,
+            preset_name=plan.preset_name,
+            nproc_per_node=plan.processes,
+        )
+        if started is None:
+            return
+        run_dir, process = started
+        self.notify(f"{run_dir.name}: {', '.join(plan.changes)}", title="Retry started", markup=False)
+        self.open_run(run_dir, process)
 
     @work(thread=True, exit_on_error=False, group="stop-runs", description="Asking the run to stop")
     def request_stops(self, run_dirs: list[Path], exit_message: str | None = None) -> None:

@@ -27,14 +27,23 @@ class RunTick(Message):
 
 
 class RunsListed(Message):
-    """Every run folder with its summary row, newest first; a newer listing replaces an older one."""
+    """Every run folder with its summary row, newest first, and those that can be resumed; a newer listing replaces an older one."""
 
-    def __init__(self, rows: list[tuple[Path, dict[str, Any]]]) -> None:
+    def __init__(self, rows: list[tuple[Path, dict[str, Any]]], resumable: set[Path] | None = None) -> None:
         super().__init__()
         self.rows = rows
+        self.resumable = resumable or set()
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunsListed)
+
+
+class MemoryRetryPlanned(Message):
+    """An out-of-memory run's preset was read: the retry to confirm (a ``tui.run_recovery.MemoryRetryPlan``)."""
+
+    def __init__(self, plan: Any) -> None:
+        super().__init__()
+        self.plan = plan
 
 
 class DatasetPreviewed(Message):

@@ -47,6 +47,8 @@ class RunSetup:
     preset_ref: str
     preset_name: str
     edits: dict[str, Any] = field(default_factory=dict)
+    # Processes on this node (torchrun's --nproc-per-node): how to launch, not part of the preset.
+    nproc_per_node: int = 1
     # The last dataset preview, shared by the dataset and model screens.
     preview: Any = None
 
@@ -80,6 +82,8 @@ class RunSetup:
         parts = ["fttui", "run", self.preset_ref]
         for text in self.edit_strings():
             parts += ["--set", text]
+        if self.nproc_per_node > 1:
+            parts += ["--nproc-per-node", str(self.nproc_per_node)]
         return shlex.join(parts)
 
     def source_of(self, preset: cfg.Preset, key: str) -> str:

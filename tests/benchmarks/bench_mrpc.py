@@ -1,8 +1,9 @@
 """Benchmark: GLUE MRPC with MiniLM-L6, through fttui and through a plain Trainer script, same settings and seed.
 
 Prints both metric sets and the throughput ratio fttui/plain (training samples per second,
-as each run's own Trainer reports it). Runs alternate (plain, fttui, plain, fttui, ...) in
-fresh processes so machine drift hits both alike; the ratio is taken pair by pair.
+as each run's own Trainer reports it). Runs alternate in fresh processes, in ABBA order
+(plain, fttui, fttui, plain, ...) so machine drift hits both alike; the ratio is taken
+pair by pair and the median reported.
 
     python tests/benchmarks/bench_mrpc.py [--data ../shared/data/glue/MRPC] [--epochs 3] [--pairs 1]
 
@@ -219,10 +220,14 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="fttui-bench-mrpc-"))
     ratios = []
     for i in range(args.pairs):
-        plain = run_plain(work, checkpoint, args.data, args.epochs, f"{i}")
-        print(f"pair {i + 1} plain : {json.dumps(plain)}", flush=True)
-        ft = run_fttui(work, checkpoint, args.data, args.epochs, f"{i}")
-        print(f"pair {i + 1} fttui : {json.dumps(ft)}", flush=True)
+        # ABBA order: a machine that slows down (or speeds up) over the session hits both alike.
+        order = ("plain", "fttui") if i % 2 == 0 else ("fttui", "plain")
+        done = {}
+        for which in order:
+            runner = run_plain if which == "plain" else run_fttui
+            done[which] = runner(work, checkpoint, args.data, args.epochs, f"{i}")
+            print(f"pair {i + 1} {which:5s} : {json.dumps(done[which])}", flush=True)
+        plain, ft = done["plain"], done["fttui"]
         ratios.append(ft["samples_per_second"] / plain["samples_per_second"])
         same = all(abs(ft[k] - plain[k]) < 1e-9 for k in ("accuracy", "f1"))
         print(

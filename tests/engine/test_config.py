@@ -400,3 +400,13 @@ def test_a_rejected_preset_still_leaves_a_log_in_the_given_run_folder(tmp_path):
     assert history.status() == "failed"
     assert history.finished.error_type == "bad input"
     assert history.finished.error.startswith("--set training.bf16=true: [training] bf16: true needs a GPU")
+
+
+def test_a_saved_effective_preset_keeps_its_name_but_children_do_not_inherit_it(tmp_path):
+    from engine.results import atomic_write_toml
+
+    path = tmp_path / "preset.toml"
+    atomic_write_toml(path, cfg.resolve("glue-sst2").to_dict())
+    assert cfg.resolve(path).name == "glue-sst2"  # a run folder's preset.toml, a results.toml
+    child = write(tmp_path, "child.toml", f'extends = "{path}"\n')
+    assert cfg.resolve(child).name == "child"

@@ -1,4 +1,4 @@
-"""Real demo runs started from the app by keyboard: one to an exported results file, one stopped midway."""
+"""Real demo runs started from the app by keyboard: one to an exported results file, one stopped midway, one resumed."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
+from engine.events import RunStarted, read_events
 from tests.tui.conftest import record_notifications, wait_for
 from tests.tui.test_setup_screens import tab_to
 from tui.app import FineTuneApp
 from tui.run_setup import RunSetup
 from tui.screens.arguments import ArgumentsScreen
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.dataset import DatasetScreen
 from tui.screens.export import ExportScreen
 from tui.screens.results import ResultsScreen
@@ -101,6 +103,50 @@ async def test_stopping_from_the_app_ends_stopped_with_a_checkpoint(home_with_de
         assert live.history.finished.status == "stopped"
         assert list(live.run_dir.glob("checkpoint-*")), "a stopped run leaves a checkpoint to resume from"
         assert live.history.finished.last_checkpoint
+
+
+async def test_a_stopped_run_resumes_from_the_app_and_completes_as_one_run(home_with_demo: Path):
+    setup = RunSetup.for_preset("demo")
+    # Small batches: enough steps (2 x 20) for the stop to land midway, each of them quick.
+    small = {
+        "dataset.max_train_samples": 160,
+        "dataset.max_eval_samples": 64,
+        "training.num_train_epochs": 2,
+        "training.per_device_train_batch_size": 8,
+    }
+    assert setup.try_edits(small) is None
+    app = FineTuneApp()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        app.start_run(setup)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), what="the live view")
+        live = app.screen
+        # Asked as soon as training begins, the stop lands in the first epoch even on a fast machine.
+        await wait_for(pilot, lambda: live.history.plan is not None, timeout=RUN_TIMEOUT, what="training")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: live.history.finished is not None, timeout=RUN_TIMEOUT, what="the stop")
+        assert live.history.finished.status == "stopped"
+        stopped_at = live.history.step
+        assert stopped_at < live.history.total_steps
+
+        await pilot.press("R")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert f"checkpoint-{stopped_at}" in str(app.screen.query_one("#confirm-text").content)
+        await pilot.press("enter")
+        assert app.screen is live
+        await wait_for(pilot, lambda: live.history.segments == 2, timeout=RUN_TIMEOUT, what="the resume")
+        await wait_for(
+            pilot, lambda: live.history.finished is not None, timeout=RUN_TIMEOUT, what="the resumed run"
+        )
+        assert live.history.finished.status == "completed", live.history.finished.error
+        assert live.history.plan.start_step == stopped_at
+        assert f"resumed from step {stopped_at}" in str(live.query_one("#run-title").content)
+
+    starts = [e for e in read_events(live.run_dir / "events.jsonl") if isinstance(e, RunStarted)]
+    assert [e.resumed for e in starts] == [False, True]
+    results = tomllib.loads((live.run_dir / "results.toml").read_text(encoding="utf-8"))["results"]
+    assert results["status"] == "completed"
+    assert [epoch["epoch"] for epoch in results["epochs"]] == [1, 2]
 
 
 async def test_a_run_the_engine_rejects_before_starting_says_why(home_with_demo: Path):

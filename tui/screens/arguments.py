@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -43,6 +44,13 @@ COMMON_FIELDS = (
 TRANSFORMERS_DEFAULT = "transformers default"
 
 
+def processes_problem(text: str) -> str | None:
+    """Why ``text`` is not a number of processes per node (empty means 1), or None."""
+    if not text or (text.isdigit() and int(text) >= 1):
+        return None
+    return f"processes per node: '{text}' is not a whole number of 1 or more"
+
+
 def shown_value(value: Any) -> str:
     """A value as the user would type it: bare words for plain strings, TOML for everything else."""
     if value is None:
@@ -62,7 +70,8 @@ class ArgumentsScreen(SetupScreen):
 field is here, common ones first; type in the search box to find any by name or help.
 Enter on a field edits it; values are checked as you type and enter applies them. The
 *from* column says where each value comes from (preset, fttui default, screen edit).
-The command at the bottom runs the same thing headless.
+*Processes per node* launches the run through torchrun with that many processes (one per
+GPU; 1 is a plain single process). The command at the bottom runs the same thing headless.
 """
 
     BINDINGS = [
@@ -110,6 +119,17 @@ The command at the bottom runs the same thing headless.
                         disabled=True,
                     )
                 yield Label("", id="setup-error", classes="field-error")
+            with Horizontal(id="launch-row", classes="form-row"):
+                yield Label("processes per node", classes="field-label")
+                yield Input(
+                    str(self.setup.nproc_per_node),
+                    id="nproc",
+                    placeholder="1",
+                    compact=True,
+                    classes="short",
+                    type="integer",
+                )
+                yield Label("torchrun starts this many training processes (one per GPU)", classes="dim")
             yield Label("", id="command-preview")
         yield Footer(compact=True)
 
@@ -311,6 +331,52 @@ The command at the bottom runs the same thing headless.
         self.show_command()
         self.focus_main()
 
+    # -- processes per node ----------------------------------------------------------------------
+
+    @on(Input.Changed, "#nproc")
+    def _check_processes(self, event: Input.Changed) -> None:
+        problem = processes_problem(event.value.strip())
+        event.input.set_class(problem is not None, "-invalid")
+        self.show_error(problem or "")
+
+    @on(Input.Submitted, "#nproc")
+    def _apply_processes(self, event: Input.Submitted) -> None:
+        if self.apply_processes():
+            self.focus_main()
+
+    def apply_processes(self) -> bool:
+        """Take the typed number of processes; False (and why, inline and as a notification) if it is not one."""
+        field = self.query_one("#nproc", Input)
+        text = field.value.strip()
+        problem = processes_problem(text)
+        if problem:
+            self.show_error(problem)
+            self.notify(problem, title="Not applied", severity="error", markup=False)
+            return False
+        self.setup.nproc_per_node = int(text or 1)
+        with self.prevent(Input.Changed):
+            field.value = str(self.setup.nproc_per_node)
+        field.set_class(False, "-invalid")
+        self.show_error("")
+        self.show_command()
+        return True
+
+    def action_start_run(self) -> None:
+        # A number typed but not yet applied is what the user means to run with.
+        if self.apply_processes():
+            super().action_start_run()
+
+    def action_processes(self) -> None:
+        self.query_one("#nproc", Input).focus()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield from super().palette_commands()
+        yield SystemCommand(
+            "Setup: processes per node",
+            "Launch the run through torchrun with several processes (one per GPU)",
+            self.action_processes,
+        )
+
     def show_command(self) -> None:
         self.query_one("#command-preview", Label).update(Content(f"$ {self.setup.command()}"))
 
@@ -326,6 +392,13 @@ The command at the bottom runs the same thing headless.
 
     def action_back(self) -> None:
         editor = self.query_one("#field-value", Input)
+        nproc = self.query_one("#nproc", Input)
+        if self.focused is nproc:
+            # Leaving drops what was typed; the command below shows the number in force.
+            with self.prevent(Input.Changed):
+                nproc.value = str(self.setup.nproc_per_node)
+            nproc.set_class(False, "-invalid")
+            self.show_error("")
         if self.focused is not editor:
             super().action_back()
             return

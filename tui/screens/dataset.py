@@ -237,11 +237,15 @@ that `max_length` would cut.
             return
         total = sum(preview.label_counts.values()) or 1
         top = max(preview.label_counts.values()) or 1
+        shown = list(preview.label_counts.items())[:12]
+        # Names and counts keep their width; only the bar gives way in a narrow panel.
+        name_width = min(18, max(len(str(name)) for name, _ in shown))
+        count_width = max(len(f"{count:,} ({count / total:.0%})") for _, count in shown)
         table = Table(box=None, show_header=False, padding=(0, 1))
-        table.add_column(no_wrap=True, max_width=18)
-        table.add_column(justify="right", no_wrap=True)
+        table.add_column(no_wrap=True, min_width=name_width, max_width=18)
+        table.add_column(justify="right", no_wrap=True, min_width=count_width)
         table.add_column(no_wrap=True, overflow="crop")
-        for name, count in list(preview.label_counts.items())[:12]:
+        for name, count in shown:
             bar = "█" * max(1, round(count / top * BAR_WIDTH)) if count else ""
             table.add_row(Text(name), f"{count:,} ({count / total:.0%})", bar)
         if len(preview.label_counts) > 12:

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Label
 from engine import config as cfg
 from engine import paths
 from engine.console import fmt_metric
+from tui import run_recovery
 from tui.messages import RunsListed
 from tui.run_setup import RunSetup
 from tui.screens.base import FttuiScreen
@@ -40,7 +41,8 @@ class HomeScreen(FttuiScreen):
 TOML files in the user presets folder). Enter sets one up; `s` starts it as it is.
 Runs below, newest first, with status, progress and best metric, refreshed every few
 seconds: a run left running or orphaned by a closed terminal shows here as running.
-Enter opens its live view, rebuilt from its event log.
+Enter opens its live view, rebuilt from its event log; `R` resumes a stopped or crashed
+run from its last checkpoint.
 """
 
     BINDINGS = [
@@ -65,8 +67,20 @@ Enter opens its live view, rebuilt from its event log.
             id="home.stop",
             tooltip="Ask the highlighted run to stop gracefully (checkpoint + results)",
         ),
+        Binding(
+            "R",
+            "resume",
+            "Resume run",
+            id="home.resume",
+            tooltip="Continue the highlighted stopped or crashed run from its last checkpoint",
+        ),
         Binding("r", "refresh_runs", "Refresh", id="home.refresh", tooltip="Read the runs folder again"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Run folders (as table keys) that can be resumed, from the last listing.
+        self._resumable: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -117,7 +131,9 @@ Enter opens its live view, rebuilt from its event log.
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="list-runs", description="Listing runs")
     def list_runs(self) -> None:
-        self.post_message(RunsListed(self.app.run_index.summaries()))
+        rows = self.app.run_index.summaries()
+        resumable = {d for d, row in rows if run_recovery.can_resume(d, row["status"])}
+        self.post_message(RunsListed(rows, resumable))
 
     def on_runs_listed(self, message: RunsListed) -> None:
         table = self.query_one("#runs", DataTable)
@@ -140,6 +156,10 @@ Enter opens its live view, rebuilt from its event log.
                 table.add_row(*cells[key], key=key)
             if highlighted in keys:
                 table.move_cursor(row=keys.index(highlighted))
+        resumable = {str(d) for d in message.resumable}
+        if resumable != self._resumable:
+            self._resumable = resumable
+            self.refresh_bindings()
         hint = self.query_one("#runs-hint", Label)
         hint.update(
             "" if keys else f"no runs yet in {paths.runs_dir()}: highlight a preset and press s to start one"
@@ -182,6 +202,10 @@ Enter opens its live view, rebuilt from its event log.
     def _preset_selected(self, event: DataTable.RowSelected) -> None:
         self.app.open_preset(str(event.row_key.value).split(":", 1)[1])
 
+    @on(DataTable.RowHighlighted, "#runs")
+    def _run_highlighted(self) -> None:
+        self.refresh_bindings()
+
     @on(DataTable.RowSelected, "#runs")
     def _run_selected(self, event: DataTable.RowSelected) -> None:
         self.app.open_run(Path(str(event.row_key.value)))
@@ -209,6 +233,21 @@ Enter opens its live view, rebuilt from its event log.
         self.app.stop_run(run_dir)
         self.list_runs()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "resume":
+            if not self._resumable:
+                return False
+            run_dir = self._highlighted_run()
+            return (
+                run_dir is not None and str(run_dir) in self._resumable and not self.app.is_resuming(run_dir)
+            )
+        return True
+
+    def action_resume(self) -> None:
+        run_dir = self._highlighted_run()
+        if run_dir is not None:
+            self.app.resume_run(run_dir)
+
     def action_refresh_runs(self) -> None:
         self.list_runs()
 
@@ -225,3 +264,9 @@ Enter opens its live view, rebuilt from its event log.
             yield SystemCommand(
                 "Stop run", f"Ask {run_dir.name} to stop gracefully", lambda: self.app.stop_run(run_dir)
             )
+            if self.check_action("resume", ()):
+                yield SystemCommand(
+                    "Resume run",
+                    f"Continue {run_dir.name} from its last checkpoint",
+                    lambda: self.app.resume_run(run_dir),
+                )

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Header, Label, Static
 from engine.config import tomllib
 from engine.console import fmt_duration, fmt_metric
 from engine.paths import RESULTS_FILE
+from tui import run_recovery
 from tui.screens.base import FttuiScreen
 from tui.widgets.confusion_matrix import ConfusionMatrix
 from tui.widgets.loss_chart import LossChart
@@ -44,7 +45,9 @@ class ResultsScreen(FttuiScreen):
 **Results.** What the run produced: final and best metrics, the per-epoch table, the loss
 chart, the confusion matrix of `trainer.predict()` on the validation split and the examples
 the model got most confidently wrong. `e` exports `results.toml` (itself a preset that
-re-runs the same configuration) to a path you choose.
+re-runs the same configuration) to a path you choose. A stopped or crashed run resumes with
+`R`; a run that ran out of GPU memory offers `m`, a new run with half the batch per device
+and twice the gradient accumulation.
 """
 
     BINDINGS = [
@@ -58,6 +61,20 @@ re-runs the same configuration) to a path you choose.
             id="results.run_view",
             tooltip="The run's live view, rebuilt from its log",
         ),
+        Binding(
+            "R",
+            "resume",
+            "Resume",
+            id="results.resume",
+            tooltip="Continue the run from its last checkpoint; the event log goes on",
+        ),
+        Binding(
+            "m",
+            "retry_memory",
+            "Retry with less memory",
+            id="results.retry_memory",
+            tooltip="A new run: half the batch per device, twice the gradient accumulation",
+        ),
         Binding("escape", "home", "Home", id="results.home", tooltip="Back to presets and runs"),
     ]
 
@@ -65,6 +82,8 @@ re-runs the same configuration) to a path you choose.
         super().__init__()
         self.run_dir = Path(run_dir)
         self.results_path = self.run_dir / RESULTS_NAME
+        self._resumable = False
+        self._out_of_memory = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -97,6 +116,13 @@ re-runs the same configuration) to a path you choose.
         error = results.get("error") or (history.finished.error if history.finished else "")
         if status == "crashed":
             error = "the run's process is gone without finishing: no results were written"
+        self._resumable = run_recovery.can_resume(self.run_dir, status)
+        self._out_of_memory = status == "failed" and run_recovery.ran_out_of_memory(history)
+        if self._out_of_memory:
+            error += (
+                "\nm: retry as a new run with half the batch per device and twice the gradient accumulation"
+            )
+        self.refresh_bindings()
         error_label = self.query_one("#results-error", Label)
         error_label.update(Content(f"error: {error}" if error else ""))
         error_label.display = bool(error)
@@ -159,6 +185,19 @@ re-runs the same configuration) to a path you choose.
 
         self.app.push_screen(ExportScreen(self.results_path, self.run_dir / EXPORT_NAME), exported)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "resume":
+            return self._resumable and not self.app.is_resuming(self.run_dir)
+        if action == "retry_memory":
+            return self._out_of_memory
+        return True
+
+    def action_resume(self) -> None:
+        self.app.resume_run(self.run_dir)
+
+    def action_retry_memory(self) -> None:
+        self.app.retry_with_less_memory(self.run_dir)
+
     def action_run_view(self) -> None:
         self.app.open_run(self.run_dir)
 
@@ -169,3 +208,13 @@ re-runs the same configuration) to a path you choose.
         yield SystemCommand(
             "Export results", f"Write {self.run_dir.name}'s results to a TOML file", self.action_export
         )
+        if self.check_action("resume", ()):
+            yield SystemCommand(
+                "Resume run", f"Continue {self.run_dir.name} from its last checkpoint", self.action_resume
+            )
+        if self._out_of_memory:
+            yield SystemCommand(
+                "Retry with less GPU memory",
+                "A new run: half the batch per device, twice the gradient accumulation",
+                self.action_retry_memory,
+            )

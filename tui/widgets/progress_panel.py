@@ -75,7 +75,7 @@ class TrainingProgress(Widget):
     TrainingProgress ProgressBar { width: auto; margin-right: 2; }
     TrainingProgress #step-figures { width: 1fr; }
     TrainingProgress #rate-figures { color: $text-muted; }
-    TrainingProgress #run-error { color: $error; text-style: bold; display: none; }
+    TrainingProgress #run-error { width: 1fr; color: $error; text-style: bold; display: none; }
     TrainingProgress.-has-error #run-error { display: block; }
     """
 

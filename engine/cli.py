@@ -350,14 +350,28 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs yet in {paths.runs_dir()}; start one with: fttui run demo")
         return EXIT_OK
-    table = Table(title=f"fttui runs ({paths.runs_dir()})", title_justify="left")
-    for col in ("run", "preset", "status", "progress", "best metric", "started"):
-        table.add_column(col)
+    from rich import box
+
+    table = Table(
+        title=f"fttui runs ({paths.runs_dir()})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    # The run id is what `attach`, `resume` and `stop` take: it is never cut, other columns wrap.
+    table.add_column("run", no_wrap=True, min_width=max(len(r.name) for r in runs))
+    table.add_column("preset")
+    table.add_column("status", no_wrap=True)
+    table.add_column("progress", no_wrap=True)
+    table.add_column("best metric")
+    table.add_column("started")
     for run_dir in runs:
         row = load_history(run_dir).summary_row()
         progress = f"{row['step']}/{row['total_steps']}" if row["total_steps"] else "--"
         metric = f"{row['metric']} {fmt_metric(row['value'])}" if row["value"] is not None else "--"
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["started"])) if row["started"] else "--"
+        started = time.strftime("%m-%d %H:%M", time.localtime(row["started"])) if row["started"] else "--"
         table.add_row(run_dir.name, row["preset"], row["status"], progress, metric, started)
     Console().print(table)
     return EXIT_OK

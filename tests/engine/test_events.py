@@ -275,3 +275,33 @@ def test_resumed_run_clears_the_old_ending():
     assert h.status() == "running" and h.segments == 2
     h.apply(ev.RunFinished(status="completed", duration_seconds=7.0))
     assert h.status() == "completed" and h.finished_segments_seconds == 12.0
+
+
+def test_runs_command_lists_status_progress_and_metric_with_whole_run_ids(tmp_path, monkeypatch, capsys):
+    from engine import cli
+
+    monkeypatch.setenv("FTTUI_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "80")  # the SSH terminal the app is made for
+    runs = tmp_path / "runs"
+    for run_id, pid in (
+        ("20261125-071413-demo-a0c6", 2**22 + 12345),
+        ("20261125-071532-demo-c345", os.getpid()),
+    ):
+        log = ev.EventLog(runs / run_id / ev.EVENTS_FILE)
+        log(dataclasses.replace(_started(pid), run_id=run_id, preset="demo"))
+        log(
+            ev.Progress(
+                step=5, total_steps=10, epoch=1.0, samples_per_second=9.0, eta_seconds=3, elapsed_seconds=4
+            )
+        )
+        log(ev.EpochMetrics(step=5, epoch=1.0, metrics={"loss": 0.5, "accuracy": 0.8125}))
+        log.close()
+    assert cli.main(["runs"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("2026")}
+    # The id is what attach/resume/stop take: it must come out whole, even at 80 columns.
+    assert set(lines) == {"20261125-071413-demo-a0c6", "20261125-071532-demo-c345"}
+    assert "crashed" in lines["20261125-071413-demo-a0c6"]  # its process is gone, no finished event
+    assert "running" in lines["20261125-071532-demo-c345"]
+    assert all("5/10" in line for line in lines.values())
+    assert out.count("0.8125") == 2

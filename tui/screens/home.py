@@ -170,9 +170,10 @@ run from its last checkpoint.
         status = row["status"]
         colour = self.app.theme_variables.get(STATUS_COLOURS.get(status, "foreground"), "")
         total = row["total_steps"]
-        progress = f"{row['step']}/{total} ({row['step'] / total:.0%})" if total else "--"
+        # Kept short so that the best metric fits whole at 80 columns.
+        progress = f"{row['step']}/{total}" if total else "--"
         metric = f"{row['metric']} {fmt_metric(row['value'])}" if row["value"] is not None else "--"
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["started"])) if row["started"] else "--"
+        started = time.strftime("%m-%d %H:%M", time.localtime(row["started"])) if row["started"] else "--"
         return (
             Text(row["run_id"] or "?"),
             Text(row["preset"]),

@@ -31,7 +31,7 @@ from engine.events import (
     StopRequested,
     TrainingPlan,
 )
-from engine.stopping import STOP_FILE, request_stop, stop_file  # noqa: F401 - re-exported
+from engine.stopping import STOP_FILE
 
 RUNTIME_KEYS = ("runtime", "samples_per_second", "steps_per_second", "epoch")
 PROGRESS_INTERVAL = 0.25

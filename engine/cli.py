@@ -378,8 +378,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from engine.callback import request_stop
     from engine.history import load_history
+    from engine.stopping import request_stop
 
     run_dir = find_run(args.run)
     if run_dir is None:

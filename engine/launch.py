@@ -146,7 +146,7 @@ def run_distributed(args: argparse.Namespace, run_dir: Path | None = None, resum
         nonlocal interrupts
         interrupts += 1
         if interrupts == 1:
-            from engine.callback import request_stop
+            from engine.stopping import request_stop
 
             request_stop(run_dir)
             if sink:

@@ -24,7 +24,7 @@ from typing import Any
 
 from engine import config as cfg
 from engine import hub, paths
-from engine.callback import STOP_FILE, EventCallback, StepWatch
+from engine.callback import EventCallback, StepWatch
 from engine.events import (
     EVENTS_FILE,
     DatasetReady,
@@ -41,6 +41,7 @@ from engine.events import (
 )
 from engine.history import HEARTBEAT_SECONDS, RunHistory
 from engine.paths import MODEL_DIR, PRESET_FILE, RESULTS_FILE
+from engine.stopping import STOP_FILE
 
 WRONG_EXAMPLES = 10
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

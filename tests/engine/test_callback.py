@@ -10,7 +10,8 @@ import pytest
 from transformers import TrainerControl, TrainerState
 
 from engine import events as ev
-from engine.callback import STOP_FILE, EventCallback, StepWatch
+from engine.callback import EventCallback, StepWatch
+from engine.stopping import STOP_FILE
 
 WATCHDOG = {
     "on_nan": "warn",

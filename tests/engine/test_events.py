@@ -305,3 +305,28 @@ def test_runs_command_lists_status_progress_and_metric_with_whole_run_ids(tmp_pa
     assert "running" in lines["20261125-071532-demo-c345"]
     assert all("5/10" in line for line in lines.values())
     assert out.count("0.8125") == 2
+
+
+def test_stop_command_writes_the_stop_file_without_loading_transformers(tmp_path):
+    import subprocess
+    import sys
+
+    from engine.stopping import STOP_FILE
+
+    run_dir = tmp_path / "runs" / "20261125-071757-demo-f47c"
+    log = ev.EventLog(run_dir / ev.EVENTS_FILE)
+    log(dataclasses.replace(_started(os.getpid()), run_id=run_dir.name))  # alive: this process
+    log.close()
+    probe = (
+        "import sys; from engine import cli; rc = cli.main(['stop', sys.argv[1]]); "
+        "print(rc, sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, run_dir.name],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, FTTUI_HOME=str(tmp_path)),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "0 []"  # answered at once, as a shell command should be
+    assert (run_dir / STOP_FILE).exists()

@@ -638,10 +638,10 @@ def _one_line(exc: BaseException) -> str:
 def _describe_error(exc: BaseException, preset: cfg.Preset) -> str:
     if _is_oom(exc):
         t = preset.training
-        bs = t.get("per_device_train_batch_size", 8)
-        acc = t.get("gradient_accumulation_steps", 1)
+        # The same rule the app's retry applies, so the advice and the retry agree.
+        (batch, bs, half), (accumulation, acc, double) = cfg.oom_retry_changes(preset)
         tips = [
-            f"halve per_device_train_batch_size ({bs} -> {max(1, bs // 2)}) and double gradient_accumulation_steps ({acc} -> {acc * 2})",
+            f"halve {batch} ({bs} -> {half}) and double {accumulation} ({acc} -> {double})",
             "lower [dataset] max_length",
         ]
         if not (t.get("bf16") or t.get("fp16")):

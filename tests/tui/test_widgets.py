@@ -39,6 +39,27 @@ def test_loss_chart_fills_its_area_with_axes_epochs_and_both_series():
     assert any(span.style == eval_style for line in styled for span in line.spans)
 
 
+def test_a_long_run_marks_every_nth_epoch_under_its_true_number():
+    # 40 epochs of 188 steps on a 72-column plot: one guide per epoch would be a wall of lines.
+    steps = [188.0 * k for k in range(1, 40)]
+    lines = plot_lines([(1.0, 0.7), (7520.0, 0.01)], [], steps, 7520.0, width=80, height=10, styles=STYLES)
+    axis, labels = lines[-2].plain, lines[-1].plain.split()
+    guides = axis.count("┴")
+    assert 2 <= guides <= 80 // 6
+    tags = [int(t.removeprefix("ep")) for t in labels if t.startswith("ep")]
+    assert tags and all(n % 5 == 0 for n in tags), tags  # every 5th epoch, numbered as such
+    assert tags == sorted(tags) and tags[-1] >= 30
+    # The guide under "epN" sits where epoch N ends on the step axis.
+    label_line = lines[-1].plain
+    first = f"ep{tags[0]}"
+    centre = label_line.index(first) + len(first) // 2
+    expected = round(188.0 * tags[0] / 7520.0 * ((80 - 5 - 1) * 2 - 1)) // 2 + 5
+    assert abs(centre - expected) <= 2
+    # A short run keeps one guide per epoch.
+    short = plot_lines([(1.0, 0.7), (400.0, 0.1)], [], [100.0, 200.0, 300.0], 400.0, 80, 10, STYLES)
+    assert short[-2].plain.count("┴") == 3 and "ep2" in short[-1].plain
+
+
 def test_loss_chart_survives_nan_flat_and_empty_data():
     assert "waiting" in "".join(line.plain for line in plot_lines([], [], [], 0, 30, 6, STYLES))
     flat = plot_lines([(1.0, 0.5), (2.0, 0.5)], [], [], 2, 30, 6, STYLES)

@@ -19,6 +19,9 @@ BRAILLE_BASE = 0x2800
 # Braille dot bits by (column, row) inside one 2x4 cell.
 DOT_BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
 EPOCH_GUIDE = "┊"
+# Epoch guides stay at least this many columns apart on average, marking every n-th epoch.
+GUIDE_SPACING = 6
+GUIDE_STRIDES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
 def fmt_axis(value: float) -> str:
@@ -42,6 +45,22 @@ def _line(x0: int, y0: int, x1: int, y1: int) -> list[tuple[int, int]]:
         if e2 <= dx:
             err += dx
             y0 += sy
+
+
+def epoch_guides(epoch_steps: Sequence[float], x_max: float, cols: int, pixel_w: int) -> dict[int, int]:
+    """Column -> epoch number of the epoch guides to draw.
+
+    A long run has more epochs than the chart has room for: guides then mark every 2nd,
+    5th, 10th... epoch, so they stay a few columns apart and keep their true numbers.
+    """
+    epochs = [(number, step) for number, step in enumerate(epoch_steps, start=1) if 0 < step < x_max]
+    room = max(1, cols // GUIDE_SPACING)
+    stride = next((s for s in GUIDE_STRIDES if len(epochs) / s <= room), GUIDE_STRIDES[-1])
+    guides: dict[int, int] = {}
+    for number, step in epochs:
+        if number % stride == 0:
+            guides.setdefault(min(cols - 1, round(step / x_max * (pixel_w - 1)) // 2), number)
+    return guides
 
 
 def plot_lines(
@@ -114,9 +133,8 @@ def plot_lines(
 
     train_cells = layer(finite_train, marker=False)
     eval_cells = layer(finite_evals, marker=True)
-    guide_cols = {
-        min(cols - 1, round(step / x_max * (pixel_w - 1)) // 2) for step in epoch_steps if 0 < step < x_max
-    }
+    guides = epoch_guides(epoch_steps, x_max, cols, pixel_w)
+    guide_cols = set(guides)
 
     lines: list[Text] = []
     label_rows = {0: labels[0], (rows - 1) // 2: labels[1], rows - 1: labels[2]}
@@ -137,7 +155,7 @@ def plot_lines(
 
     axis = ["─"] * cols
     under = [" "] * cols
-    for number, col in enumerate(sorted(guide_cols), start=1):
+    for col, number in sorted(guides.items()):
         axis[col] = "┴"
         tag = f"ep{number}"
         start = max(0, min(col - len(tag) // 2, cols - len(tag)))

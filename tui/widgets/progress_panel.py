@@ -110,9 +110,10 @@ class TrainingProgress(Widget):
         epochs = f" · epoch {view.epoch:.2f}/{view.num_epochs:g}" if view.num_epochs else ""
         steps = f"step {view.step}/{view.total_steps}" if view.total_steps else "step --"
         self.query_one("#step-figures", Label).update(steps + epochs)
+        # An ended run has nothing left to wait for: its ETA would be a stale promise.
+        eta = f" · ETA {fmt_duration(view.eta_seconds)}" if view.status in ("running", "unknown") else ""
         self.query_one("#rate-figures", Label).update(
-            f"{view.samples_per_second:.1f} samples/s · ETA {fmt_duration(view.eta_seconds)}"
-            f" · elapsed {fmt_duration(view.elapsed_seconds)}"
+            f"{view.samples_per_second:.1f} samples/s{eta} · elapsed {fmt_duration(view.elapsed_seconds)}"
         )
         self.query_one("#run-error", Label).update(Content(f"error: {view.error}" if view.error else ""))
 

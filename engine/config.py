@@ -710,10 +710,16 @@ POSITIVE_TRAINING = (
 
 def validate_training(preset: Preset) -> None:
     t = preset.training
+    fields = training_fields()
     for key, value in t.items():
         problem = check_training_value(key, value)
         if problem:
             _fail(preset, "training", key, problem)
+        # transformers marks renamed fields in their help; they still work, until they do not.
+        if fields[key].help.lower().startswith("deprecated"):
+            message = f"{_src(preset, 'training', key)}: [training] {key}: {fields[key].help}"
+            if message not in preset.warnings:
+                preset.warnings.append(message)
     for key in POSITIVE_TRAINING:
         if key in t and t[key] <= 0:
             _fail(preset, "training", key, f"expected a positive integer, got {t[key]}")

@@ -646,6 +646,11 @@ def _describe_error(exc: BaseException, preset: cfg.Preset) -> str:
         ]
         if not (t.get("bf16") or t.get("fp16")):
             tips.append("use bf16 = true (or fp16 on older GPUs)")
-        tips.append("set gradient_checkpointing = true")
+        # transformers 5.x renamed it; older 5.x releases know only the old name.
+        fields = cfg.training_fields()
+        name = (
+            "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+        )
+        tips.append(f"set {name} = true")
         return f"out of GPU memory: {'; '.join(tips)}"
     return f"{type(exc).__name__}: {_one_line(exc)}"

@@ -371,6 +371,23 @@ def test_cli_check_accepts_a_good_preset_and_warns_about_fp16_on_cpu():
     assert "fp16 = true has no effect on a CPU" in proc.stderr
 
 
+def test_a_deprecated_training_field_works_with_a_warning_naming_its_new_name():
+    fields = cfg.training_fields()
+    deprecated = [n for n, f in fields.items() if f.help.lower().startswith("deprecated")]
+    if "gradient_checkpointing" not in deprecated:
+        pytest.skip("this transformers release has not renamed gradient_checkpointing")
+    p = cfg.resolve("demo", ["training.gradient_checkpointing=true"])
+    assert p.training["gradient_checkpointing"] is True
+    assert p.warnings == [
+        "--set training.gradient_checkpointing=true: [training] gradient_checkpointing: "
+        + fields["gradient_checkpointing"].help
+    ]
+    assert "activation_checkpointing" in p.warnings[0]
+    cfg.validate_training(p)  # validating again does not repeat it
+    assert len(p.warnings) == 1
+    assert cfg.resolve("demo", ["training.activation_checkpointing=true"]).warnings == []
+
+
 def test_metric_scripts_from_elsewhere_need_trust():
     assert error_of("demo", 'metrics.load=["someone/fancy-metric"]') == (
         '--set metrics.load=["someone/fancy-metric"]: [metrics] load: "someone/fancy-metric" is a metric script from '

@@ -333,7 +333,7 @@ def test_out_of_memory_fails_with_advice(demo_home, tmp_path, monkeypatch):
     assert outcome.status == "failed"
     assert outcome.error == (
         "out of GPU memory: halve per_device_train_batch_size (16 -> 8) and double gradient_accumulation_steps "
-        "(1 -> 2); lower [dataset] max_length; use bf16 = true (or fp16 on older GPUs); set gradient_checkpointing = true"
+        "(1 -> 2); lower [dataset] max_length; use bf16 = true (or fp16 on older GPUs); set activation_checkpointing = true"
     )
     finished = load_history(tmp_path / "run").finished
     assert finished.error_type == "OutOfMemoryError"

@@ -19,6 +19,16 @@ from tui.run_setup import RunSetup, parse_value, toml_value
 from tui.screens.setup import SetupScreen, explain
 
 # What most fine-tuning runs touch, in the order people think about them.
+# A handful of TrainingArguments names run to 40 characters; at 80 columns they would push
+# the "from" column off screen. The full name and value show under the table.
+FIELD_WIDTH = 30
+VALUE_WIDTH = 24
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 COMMON_FIELDS = (
     "num_train_epochs",
     "learning_rate",
@@ -38,7 +48,7 @@ COMMON_FIELDS = (
     "load_best_model_at_end",
     "metric_for_best_model",
     "save_total_limit",
-    "gradient_checkpointing",
+    "activation_checkpointing",
     "use_cpu",
 )
 TRANSFORMERS_DEFAULT = "transformers default"
@@ -210,7 +220,12 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
         names = self.field_names(preset)
         for name in names:
             value, source = self.value_and_source(preset, name)
-            table.add_row(name, Text(shown_value(value)), Text(source), key=name)
+            table.add_row(
+                Text(clip(name, FIELD_WIDTH)),
+                Text(clip(shown_value(value), VALUE_WIDTH)),
+                Text(source),
+                key=name,
+            )
         if highlighted in names:
             table.move_cursor(row=names.index(highlighted))
 

@@ -49,6 +49,11 @@ def fmt_bytes(count: float) -> str:
     return f"{value:.0f} {units[power]}" if power == 0 else f"{value:.1f} {units[power]}"
 
 
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def fmt_metric(value: Any) -> str:
     if not isinstance(value, (int, float)):
         return str(value)

@@ -16,6 +16,7 @@ from typing import Any
 
 from engine import hub
 from engine.config import PresetError
+from engine.console import clip
 
 PREVIEW_ROWS = 8
 TOKEN_SAMPLE = 500
@@ -109,7 +110,7 @@ def load_dataset_cached(dataset: dict[str, Any], source: str) -> Any:
 
 def _short(value: Any) -> str:
     text = " ".join(str(value).split())
-    return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
+    return clip(text, CELL_CHARS)
 
 
 def dataset_preview(dataset: dict[str, Any], source: str = "", rows: int = PREVIEW_ROWS) -> DatasetPreview:

@@ -14,21 +14,16 @@ from textual.content import Content
 from textual.widgets import DataTable, Footer, Header, Input, Label
 
 from engine import config as cfg
+from engine.console import clip
 from tui.messages import LookupFailed, TrainingFieldsLoaded
 from tui.run_setup import RunSetup, parse_value, toml_value
 from tui.screens.setup import SetupScreen, explain
 
-# What most fine-tuning runs touch, in the order people think about them.
 # A handful of TrainingArguments names run to 40 characters; at 80 columns they would push
 # the "from" column off screen. The full name and value show under the table.
 FIELD_WIDTH = 30
 VALUE_WIDTH = 24
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
+# What most fine-tuning runs touch, in the order people think about them.
 COMMON_FIELDS = (
     "num_train_epochs",
     "learning_rate",
@@ -263,7 +258,7 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
     @staticmethod
     def _type_name(hint: Any) -> str:
         text = str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
-        return text if len(text) < 40 else text[:39] + "…"
+        return clip(text, 40)
 
     @on(Input.Changed, "#field-search")
     def _search(self) -> None:

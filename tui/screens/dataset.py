@@ -13,6 +13,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
+from engine.console import clip
 from engine.preview import DatasetPreview
 from tui.messages import DatasetPreviewed, LookupFailed, TokenLengthsMeasured
 from tui.run_setup import parse_value, toml_value
@@ -23,10 +24,6 @@ LIMIT_KEYS = ("max_train_samples", "max_eval_samples", "max_length")
 BAR_WIDTH = 24
 # Long texts are clipped so the label column stays in view at 80 columns.
 PREVIEW_CELL = 56
-
-
-def _clip(text: str, width: int = PREVIEW_CELL) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _shown(value: Any) -> str:
@@ -153,7 +150,7 @@ that `max_length` would cut.
         for column in preview.columns:
             table.add_column(column, key=column)
         for row in preview.rows:
-            table.add_row(*(Text(_clip(row[c])) for c in preview.columns))
+            table.add_row(*(Text(clip(row[c], PREVIEW_CELL)) for c in preview.columns))
         splits = " · ".join(f"{name} {rows:,} rows" for name, rows in preview.splits.items())
         self.query_one("#dataset-splits", Label).update(
             Content(f"{splits} · columns: {', '.join(preview.columns)}")

@@ -7,13 +7,10 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from engine.console import clip
 from engine.events import ValidationPredictions
 
 MAX_LABEL_CHARS = 14
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= MAX_LABEL_CHARS else name[: MAX_LABEL_CHARS - 1] + "…"
 
 
 class ConfusionMatrix(Static):
@@ -49,7 +46,7 @@ class ConfusionMatrix(Static):
         table = Table(title="Confusion matrix of the validation predictions", title_justify="left")
         table.add_column(Text("true ↓ predicted →"), style="bold")
         for name in predictions.labels:
-            table.add_column(Text(_short(name)), justify="right")
+            table.add_column(Text(clip(name, MAX_LABEL_CHARS)), justify="right")
         table.add_column("recall", justify="right")
         total = correct = 0
         for i, (name, row) in enumerate(zip(predictions.labels, predictions.confusion, strict=False)):
@@ -61,7 +58,7 @@ class ConfusionMatrix(Static):
             total += row_total
             correct += row[i] if i < len(row) else 0
             recall = f"{row[i] / row_total:.1%}" if row_total and i < len(row) else "--"
-            table.add_row(Text(_short(name)), *cells, recall)
+            table.add_row(Text(clip(name, MAX_LABEL_CHARS)), *cells, recall)
         table.caption = f"{correct}/{total} right ({correct / total:.1%})" if total else ""
         table.caption_justify = "left"
         self.update(table)

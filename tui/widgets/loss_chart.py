@@ -134,7 +134,6 @@ def plot_lines(
     train_cells = layer(finite_train, marker=False)
     eval_cells = layer(finite_evals, marker=True)
     guides = epoch_guides(epoch_steps, x_max, cols, pixel_w)
-    guide_cols = set(guides)
 
     lines: list[Text] = []
     label_rows = {0: labels[0], (rows - 1) // 2: labels[1], rows - 1: labels[2]}
@@ -147,7 +146,7 @@ def plot_lines(
             bits = bits_eval | train_cells.get((col, row), 0)
             if bits:
                 line.append(chr(BRAILLE_BASE + bits), styles["eval" if bits_eval else "train"])
-            elif col in guide_cols:
+            elif col in guides:
                 line.append(EPOCH_GUIDE, styles["epoch"])
             else:
                 line.append(" ")

@@ -15,7 +15,7 @@ from engine import paths
 
 DEMO_PREFIX = "demo:"
 # Bump whenever the generator, tokenizer or model changes: an older folder is then rebuilt.
-DEMO_VERSION = 3
+DEMO_VERSION = 4
 MARKER = "fttui-demo-version.txt"
 MODEL_DIR = "tiny-bert"
 REVIEWS_DIR = "reviews"
@@ -25,6 +25,10 @@ VALIDATION_ROWS = 600
 # Separate streams so validation is drawn from the same distribution without copying train.
 TRAIN_SEED = 2024
 VALIDATION_SEED = 7013
+# Real labels are never clean (SST-2 and MRPC have annotator disagreements too): this share of
+# each class is given the other label, so the demo's confusion matrix and its "most confidently
+# wrong" list show what they are for, finding mislabelled rows, instead of a blank diagonal.
+MISLABELLED_SHARE = 0.02
 MODEL_SEED = 42
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # Far above what the demo corpus can fill, so the trainer merges every word whole.
@@ -198,10 +202,23 @@ def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
 
 
 def generate_reviews(count: int, rng: random.Random) -> list[tuple[str, str]]:
-    """``count`` reviews as ``(text, label)``, half of each label, in shuffled order."""
+    """``count`` reviews as ``(text, label)``, half of each label, in shuffled order.
+
+    ``MISLABELLED_SHARE`` of each label's reviews carry the other label; as many in each
+    direction, so the classes stay balanced.
+    """
     labels = [POSITIVE, NEGATIVE] * (count // 2) + [POSITIVE] * (count % 2)
     rng.shuffle(labels)
-    return [(_review(label, rng), label) for label in labels]
+    reviews = [(_review(label, rng), label) for label in labels]
+    flips = round(count // 2 * MISLABELLED_SHARE)
+    chosen = [
+        i
+        for label in (POSITIVE, NEGATIVE)
+        for i in rng.sample([i for i, written_as in enumerate(labels) if written_as == label], flips)
+    ]
+    for i in chosen:
+        reviews[i] = (reviews[i][0], _opposite(labels[i]))
+    return reviews
 
 
 def _opposite(label: str) -> str:

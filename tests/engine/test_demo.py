@@ -133,6 +133,17 @@ def test_reviews_are_balanced_and_need_more_than_keywords(built: Path) -> None:
     assert len(shared) < len(validation) // 10
 
 
+def test_a_small_balanced_share_of_labels_is_flipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    noisy = demo.generate_reviews(demo.VALIDATION_ROWS, random.Random(demo.VALIDATION_SEED))
+    monkeypatch.setattr(demo, "MISLABELLED_SHARE", 0.0)
+    clean = demo.generate_reviews(demo.VALIDATION_ROWS, random.Random(demo.VALIDATION_SEED))
+    # The same reviews; only labels differ, as many in each direction.
+    assert [text for text, _ in noisy] == [text for text, _ in clean]
+    flipped = collections.Counter(was for (_, was), (_, now) in zip(clean, noisy, strict=True) if was != now)
+    per_class = round(demo.VALIDATION_ROWS // 2 * 0.02)
+    assert flipped == {"positive": per_class, "negative": per_class}
+
+
 def test_reviews_are_reproducible(built: Path) -> None:
     expected = demo.generate_reviews(demo.VALIDATION_ROWS, random.Random(demo.VALIDATION_SEED))
     assert read_rows(built / "reviews" / "validation.csv") == expected

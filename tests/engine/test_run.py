@@ -92,6 +92,18 @@ def test_demo_run_end_to_end(demo_home, tmp_path):
     assert (run_dir / "preset.toml").exists()
 
 
+def test_the_demo_as_shipped_learns_for_real(demo_home, tmp_path):
+    """The README's `fttui run demo`, untrimmed: far above chance (0.5), and its mistakes listed."""
+    run_dir = tmp_path / "demo"
+    proc = run_cli("run", "demo", "--output-dir", str(run_dir), "--plain", env={"FTTUI_HOME": str(demo_home)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = tomllib.loads((run_dir / "results.toml").read_text())["results"]
+    assert r["final_metrics"]["accuracy"] >= 0.85, r["final_metrics"]
+    confusion = r["predictions"]["confusion"]
+    mistakes = sum(map(sum, confusion)) - confusion[0][0] - confusion[1][1]
+    assert len(r["predictions"]["most_confident_wrong"]) == min(mistakes, runner.WRONG_EXAMPLES)
+
+
 def test_results_file_reruns_the_same_configuration_with_the_same_metrics(demo_home, tmp_path):
     first = tmp_path / "first"
     assert runner.run(small_preset(), run_dir=first).status == "completed"

@@ -26,6 +26,7 @@ from tui.screens.run import RunScreen
 from tui.widgets.gpu_memory import NO_GPU, GpuMemoryPanel
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.metrics_table import MetricsTable
+from tui.widgets.mistakes import ConfidentMistakes
 from tui.widgets.progress_panel import TrainingProgress
 from tui.widgets.warnings_panel import WarningsPanel
 
@@ -98,6 +99,42 @@ async def test_replayed_log_builds_the_live_view_step_by_step(fttui_home: Path):
 
         await pilot.press("r")
         assert isinstance(app.screen, ResultsScreen)
+        # The recorded run predicted "negative" for all 600: 300 mistakes, the 10 surest listed.
+        mistakes = plain(app.screen.query_one(ConfidentMistakes).content)
+        assert "the 10 most confident of 300 mistakes" in mistakes
+        assert mistakes.count("positive") >= 10
+
+
+async def test_mistakes_panel_says_what_an_empty_list_means():
+    from textual.app import App
+
+    from engine.events import ValidationPredictions, WrongExample
+
+    class Host(App):
+        def compose(self):
+            yield ConfidentMistakes(limit=2)
+
+    wrong = WrongExample(
+        text="It was not bad at all.", label="positive", predicted="negative", confidence=0.9
+    )
+    async with Host().run_test() as pilot:
+        panel = pilot.app.query_one(ConfidentMistakes)
+        assert "no predictions yet" in plain(panel.content)
+        panel.predictions = ValidationPredictions(labels=[], confusion=[], most_confident_wrong=[])
+        assert "regression" in plain(panel.content)
+        panel.predictions = ValidationPredictions(
+            labels=["negative", "positive"], confusion=[[40, 0], [0, 60]], most_confident_wrong=[]
+        )
+        assert "no mistakes: all 100 validation examples were predicted right" in plain(panel.content)
+        panel.predictions = ValidationPredictions(
+            labels=["negative", "positive"], confusion=[[40, 0], [1, 59]], most_confident_wrong=[wrong]
+        )
+        shown = plain(panel.content)
+        assert "the only mistake" in shown and "It was not bad at all." in shown and "90.0%" in shown
+        panel.predictions = ValidationPredictions(
+            labels=["negative", "positive"], confusion=[[38, 2], [1, 59]], most_confident_wrong=[wrong] * 3
+        )
+        assert "the 2 most confident of 3 mistakes" in plain(panel.content)
 
 
 async def test_fast_stream_collapses_into_few_redraws_without_losing_events(fttui_home: Path):

@@ -131,9 +131,7 @@ and twice the gradient accumulation.
         self.query_one(LossChart).show(history)
         predictions = history.predictions
         self.query_one(ConfusionMatrix).predictions = predictions
-        self.query_one(ConfidentMistakes).examples = (
-            tuple(predictions.most_confident_wrong) if predictions else ()
-        )
+        self.query_one(ConfidentMistakes).predictions = predictions
         self.query_one(WarningsPanel).show(history)
         note = self.query_one("#export-note", Label)
         note.update(

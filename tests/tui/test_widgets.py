@@ -132,3 +132,20 @@ def test_checkpoint_descriptions(tmp_path: Path):
     assert describe_checkpoint(str(tmp_path / "missing"), [])[1] == "error"
     assert describe_checkpoint("bert-base-uncased", [])[1] == "hub"
     assert describe_checkpoint("", [])[1] == "error"
+
+
+def test_preset_detail_shows_the_whole_description_and_what_a_broken_preset_gets_wrong(fttui_home: Path):
+    from engine import config as cfg
+    from tui.screens.home import preset_detail
+
+    demo = preset_detail("demo", cfg.builtin_presets()["demo"]).plain
+    assert cfg.describe(cfg.builtin_presets()["demo"]) in demo
+    assert "model demo:tiny-bert" in demo and "(text → label)" in demo and "4 epochs" in demo
+    mrpc = preset_detail("glue-mrpc", cfg.builtin_presets()["glue-mrpc"]).plain
+    assert "data glue/mrpc (sentence1 + sentence2 → label)" in mrpc
+
+    broken = fttui_home / "broken.toml"
+    broken.write_text('extends = "demo"\n[dataset]\nlabel_colum = "stars"\n', encoding="utf-8")
+    shown = preset_detail("broken", broken, error_style="bold")
+    assert "[dataset] label_colum: unknown key; did you mean 'label_column'?" in shown.plain
+    assert str(broken.name) in shown.plain and shown.spans[-1].style == "bold"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,11 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Label
+from textual.widgets.data_table import ColumnKey
 
 from engine import config as cfg
 from engine import paths
-from engine.console import fmt_metric
+from engine.console import clip, fmt_metric
 from tui import run_recovery
 from tui.messages import RunsListed
 from tui.run_setup import RunSetup
@@ -30,6 +30,33 @@ STATUS_COLOURS = {
     "failed": "error",
     "crashed": "error",
 }
+
+
+def preset_detail(name: str, path: Path, error_style: str = "bold") -> Text:
+    """The whole description of a preset and what it trains on what, or why it cannot be used."""
+    text = Text(cfg.describe(path) or name)
+    try:
+        preset = cfg.resolve(path, check_training=False)
+    except cfg.PresetError as exc:
+        text.append(f"\n{exc}", style=error_style)
+        return text
+    model, ds, tr = preset.model, preset.dataset, preset.training
+    if ds.get("hub_id"):
+        data = "/".join(str(part) for part in (ds["hub_id"], ds.get("config")) if part)
+    else:
+        data = " + ".join(Path(str(f)).name for f in (ds.get("files") or {}).values())
+    columns = " + ".join(ds.get("text_columns") or [])
+    parts = [
+        f"model {model.get('checkpoint', '?')}",
+        f"data {data} ({columns} → {ds.get('label_column', '?')})",
+        f"{tr.get('num_train_epochs', '?'):g} epochs"
+        if isinstance(tr.get("num_train_epochs"), (int, float))
+        else "",
+        f"lr {tr['learning_rate']:g}" if isinstance(tr.get("learning_rate"), (int, float)) else "",
+        f"batch {tr['per_device_train_batch_size']}" if "per_device_train_batch_size" in tr else "",
+    ]
+    text.append("\n" + " · ".join(p for p in parts if p), style="dim")
+    return text
 
 
 class HomeScreen(FttuiScreen):
@@ -86,6 +113,7 @@ run from its last checkpoint.
         yield Header()
         with Vertical(id="home-body"):
             yield DataTable(id="presets", cursor_type="row", zebra_stripes=True)
+            yield Label("", id="preset-detail")
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
             yield Label("", id="runs-hint")
         yield Footer(compact=True)
@@ -94,7 +122,9 @@ run from its last checkpoint.
         presets = self.query_one("#presets", DataTable)
         presets.border_title = "Presets"
         presets.border_subtitle = "enter: set up · s: start now"
-        presets.add_columns("preset", "from", "description")
+        presets.add_column("preset", key="preset")
+        presets.add_column("from", key="from")
+        presets.add_column("description", width=40, key="description")
         self.list_presets()
         runs = self.query_one("#runs", DataTable)
         runs.border_title = "Runs"
@@ -103,8 +133,8 @@ run from its last checkpoint.
         runs.add_column("preset", key="preset")
         runs.add_column("status", key="status")
         runs.add_column("progress", key="progress")
+        # No "started" column: the run id begins with the start date and time.
         runs.add_column("best metric", key="metric")
-        runs.add_column("started", key="started")
         self.list_runs()
         self.set_interval(RUNS_REFRESH_SECONDS, self.list_runs)
 
@@ -113,19 +143,36 @@ run from its last checkpoint.
         self.list_runs()
 
     def list_presets(self) -> None:
-        """Built-in presets, then the user's (a user preset of the same name shadows the built-in)."""
+        """Built-in presets, then the user's (a user preset of the same name shadows the built-in).
+
+        Descriptions are cut to what fits beside the other columns (the line under the table
+        shows the highlighted one whole), so the table never needs a horizontal scroll.
+        """
         presets = self.query_one("#presets", DataTable)
         highlighted = self._highlighted("presets")
-        presets.clear()
         user = cfg.user_presets()
-        for name, path in cfg.builtin_presets().items():
-            where = "built-in (shadowed)" if name in user else "built-in"
-            presets.add_row(name, where, Text(cfg.describe(path)), key=f"builtin:{name}")
-        for name, path in user.items():
-            presets.add_row(name, "user", Text(cfg.describe(path)), key=f"user:{name}")
+        rows = [
+            (f"builtin:{name}", name, "built-in (shadowed)" if name in user else "built-in", path)
+            for name, path in cfg.builtin_presets().items()
+        ] + [(f"user:{name}", name, "user", path) for name, path in user.items()]
+        name_width = max((len(name) for _, name, _, _ in rows), default=6)
+        from_width = max((len(where) for _, _, where, _ in rows), default=4)
+        # Screen padding, the table's border and scrollbar, and one cell of padding each side of 3 columns.
+        room = self.size.width - 2 - 2 - 1 - 6 - max(name_width, 6) - max(from_width, 4)
+        room = max(room, 12)
+        described = [(key, name, where, clip(cfg.describe(path), room)) for key, name, where, path in rows]
+        # Rows only: cleared columns keep the width of the longest text they ever held.
+        presets.clear()
+        description = presets.columns[ColumnKey("description")]
+        description.width = max((len(text) for *_, text in described), default=room)
+        for key, name, where, text in described:
+            presets.add_row(name, where, Text(text), key=key)
         keys = [row.key.value for row in presets.ordered_rows]
         if highlighted in keys:
             presets.move_cursor(row=keys.index(highlighted))
+
+    def on_resize(self) -> None:
+        self.list_presets()
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -144,7 +191,7 @@ run from its last checkpoint.
             # Same runs as before: update in place so the cursor and scroll stay where they are.
             for key, values in cells.items():
                 for column, value in zip(
-                    ("run", "preset", "status", "progress", "metric", "started"), values, strict=True
+                    ("run", "preset", "status", "progress", "metric"), values, strict=True
                 ):
                     table.update_cell(key, column, value)
         else:
@@ -173,14 +220,12 @@ run from its last checkpoint.
         # Kept short so that the best metric fits whole at 80 columns.
         progress = f"{row['step']}/{total}" if total else "--"
         metric = f"{row['metric']} {fmt_metric(row['value'])}" if row["value"] is not None else "--"
-        started = time.strftime("%m-%d %H:%M", time.localtime(row["started"])) if row["started"] else "--"
         return (
             Text(row["run_id"] or "?"),
             Text(row["preset"]),
             Text(status, style=colour),
             progress,
             Text(metric),
-            started,
         )
 
     # -- actions -------------------------------------------------------------------------------
@@ -198,6 +243,17 @@ run from its last checkpoint.
     def _highlighted_run(self) -> Path | None:
         key = self._highlighted("runs")
         return Path(key) if key else None
+
+    @on(DataTable.RowHighlighted, "#presets")
+    def _preset_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        detail = self.query_one("#preset-detail", Label)
+        if event.row_key.value is None:
+            detail.update("")
+            return
+        source, name = str(event.row_key.value).split(":", 1)
+        path = (cfg.user_presets() if source == "user" else cfg.builtin_presets()).get(name)
+        error = f"bold {self.app.theme_variables.get('error', '')}".strip()
+        detail.update(preset_detail(name, path, error) if path else Text(""))
 
     @on(DataTable.RowSelected, "#presets")
     def _preset_selected(self, event: DataTable.RowSelected) -> None:

@@ -89,6 +89,7 @@ class EventCallback(TrainerCallback):
         self._explosion_reported = False
         self._global_batch = 1
         self._world = 1
+        self._steps_per_epoch = 0
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -128,14 +129,6 @@ class EventCallback(TrainerCallback):
         self._train_started = time.monotonic()
         self._window.clear()
         self._window.append((self._train_started, state.global_step))
-        epochs = (
-            args.num_train_epochs
-            if args.max_steps <= 0
-            else state.max_steps / max(1, state.num_train_epochs or 1)
-        )
-        steps_per_epoch = (
-            math.ceil(state.max_steps / max(state.num_train_epochs, 1)) if state.max_steps else 0
-        )
         train_examples = 0
         loader = kwargs.get("train_dataloader")
         if loader is not None and hasattr(loader, "dataset"):
@@ -143,15 +136,22 @@ class EventCallback(TrainerCallback):
                 train_examples = len(loader.dataset)
             except TypeError:
                 train_examples = 0
+        self._steps_per_epoch = _steps_per_epoch(args, state, loader)
+        if args.max_steps > 0:
+            # state.num_train_epochs is then the epochs *begun*, rounded up (1 for 60 of 188 steps):
+            # the epochs covered are the steps over one epoch's steps (0.32).
+            epochs = state.max_steps / self._steps_per_epoch if self._steps_per_epoch else 0.0
+        else:
+            epochs = float(args.num_train_epochs)
         self._emit(state, Stage("training"))
         self._emit(
             state,
             TrainingPlan(
                 total_steps=int(state.max_steps),
-                num_epochs=float(state.num_train_epochs if args.max_steps <= 0 else epochs),
+                num_epochs=epochs,
                 train_examples=train_examples,
                 global_batch_size=self._global_batch,
-                steps_per_epoch=steps_per_epoch,
+                steps_per_epoch=self._steps_per_epoch,
                 precision=self.precision,
                 start_step=int(state.global_step),
             ),
@@ -259,9 +259,8 @@ class EventCallback(TrainerCallback):
         eta = None
         if rate > 0:
             eta = remaining / rate
-            if self._eval_seconds and state.num_train_epochs:
-                steps_per_epoch = state.max_steps / max(1, state.num_train_epochs)
-                evals_left = math.ceil(remaining / steps_per_epoch) if steps_per_epoch else 0
+            if self._eval_seconds and self._steps_per_epoch:
+                evals_left = math.ceil(remaining / self._steps_per_epoch)
                 eta += evals_left * (sum(self._eval_seconds) / len(self._eval_seconds))
         self._emit(
             state,
@@ -325,6 +324,20 @@ class EventCallback(TrainerCallback):
 
     def _warn(self, state: Any, category: str, message: str, step: int | None) -> None:
         self._emit(state, RunWarning(category=category, message=message, step=step))
+
+
+def _steps_per_epoch(args: Any, state: Any, loader: Any) -> int:
+    """Optimizer steps in one pass over the data, as the Trainer counts them; 0 where unknown."""
+    try:
+        batches = len(loader)
+    except TypeError:  # no loader, or an iterable dataset without a length
+        batches = 0
+    if batches:
+        return max(1, math.ceil(batches / max(1, args.gradient_accumulation_steps)))
+    if args.max_steps <= 0 and state.max_steps and args.num_train_epochs > 0:
+        # Epoch-based: the Trainer set max_steps = ceil(epochs x steps per epoch).
+        return max(1, round(state.max_steps / args.num_train_epochs))
+    return 0
 
 
 def _float(value: Any) -> float | None:

@@ -7,6 +7,7 @@ transformers load only when a command needs them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -127,6 +128,25 @@ def main(argv: list[str] | None = None, open_app: Callable[..., int] | None = No
         return handler[args.command](args)
     except KeyboardInterrupt:
         return EXIT_STOPPED
+    except Exception as exc:
+        return _internal_error(args, exc)
+
+
+def _internal_error(args: argparse.Namespace, exc: Exception) -> int:
+    """A bug in fttui, not bad input: one line saying so, the traceback for a report, and a run
+    folder (the app's, or --output-dir) that says why it never started instead of staying empty."""
+    import traceback
+
+    from engine.events import EVENTS_FILE
+
+    message = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    tb = traceback.format_exc()
+    print(tb, file=sys.stderr, end="")
+    error(f"{message} (a bug in fttui: the traceback above helps a report)")
+    run_dir = getattr(args, "output_dir", None)
+    if args.command == "run" and run_dir is not None and not (Path(run_dir) / EVENTS_FILE).exists():
+        _record_rejection(Path(run_dir), args.preset, message, error_type=type(exc).__name__, tb=tb)
+    return EXIT_FAILED
 
 
 # -- run / resume ----------------------------------------------------------------------------------
@@ -192,13 +212,19 @@ def _load_preset(ref: str, overrides: list[str], edits: list[str], run_dir: Path
     return preset, None
 
 
-def _record_rejection(run_dir: Path, ref: str, message: str) -> None:
+def _record_rejection(
+    run_dir: Path, ref: str, message: str, error_type: str = "bad input", tb: str = ""
+) -> None:
+    """A run that ended before its engine started: a log of two events, so it is listed and explained."""
     import socket
 
     from engine.events import EventLog, RunFinished, RunStarted
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = EventLog(run_dir / "events.jsonl")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log = EventLog(run_dir / "events.jsonl")
+    except OSError:
+        return  # the error is on the terminal already; a folder we cannot write keeps no log
     log(
         RunStarted(
             run_id=run_dir.name,
@@ -213,11 +239,69 @@ def _record_rejection(run_dir: Path, ref: str, message: str) -> None:
             command=["fttui", *sys.argv[1:]],
         )
     )
-    log(RunFinished(status="failed", duration_seconds=0.0, error=message, error_type="bad input"))
+    log(
+        RunFinished(status="failed", duration_seconds=0.0, error=message, error_type=error_type, traceback=tb)
+    )
     log.close()
 
 
+def _check_launch(args: argparse.Namespace) -> str | None:
+    """What is wrong with the process/node options, before torchrun is asked to make sense of them."""
+    if args.nproc_per_node < 1:
+        return f"--nproc-per-node {args.nproc_per_node}: expected a whole number of processes, 1 or more"
+    parts = str(args.nnodes).split(":")
+    if len(parts) > 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        return f"--nnodes {args.nnodes}: expected a number of nodes, 1 or more, or MIN:MAX (e.g. 2 or 1:4)"
+    lowest, highest = int(parts[0]), int(parts[-1])
+    if lowest > highest:
+        return f"--nnodes {args.nnodes}: MIN is larger than MAX"
+    if not 0 <= args.node_rank < highest:
+        return f"--node-rank {args.node_rank}: expected 0 to {highest - 1} for --nnodes {args.nnodes}"
+    if not 0 <= args.master_port <= 65535:
+        return f"--master-port {args.master_port}: expected a port number, 1 to 65535"
+    if highest > 1 and not args.rdzv_endpoint:
+        return f"--nnodes {args.nnodes}: several nodes need --rdzv-endpoint HOST:PORT (node 0's address)"
+    if args.rdzv_endpoint:
+        host, _, port = args.rdzv_endpoint.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            return f"--rdzv-endpoint {args.rdzv_endpoint}: expected HOST:PORT, e.g. node0.cluster:29400"
+    return None
+
+
+def _check_output_dir(run_dir: Path) -> str | None:
+    """Why ``run_dir`` cannot take a new run: a file there, a run already in it, or no way to create it.
+
+    A run folder is never trained into twice: its log, results and model would be mixed or
+    overwritten. Continuing one is `fttui resume`.
+    """
+    from engine.events import EVENTS_FILE
+    from engine.paths import RESULTS_FILE
+
+    if run_dir.exists() and not run_dir.is_dir():
+        return f"--output-dir {run_dir}: is a file, expected a folder for the run"
+    held = [name for name in (EVENTS_FILE, RESULTS_FILE) if (run_dir / name).exists()]
+    if held:
+        return (
+            f"--output-dir {run_dir}: already holds a run ({', '.join(held)}); choose a new folder, "
+            f"or continue that run with: fttui resume {run_dir}"
+        )
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--output-dir {run_dir}: cannot create the folder ({exc.strerror or exc})"
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        return f"--output-dir {run_dir}: the folder is not writable"
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    problem = _check_launch(args)
+    # Other nodes may share node 0's run folder (a shared filesystem); node 0 alone owns it.
+    if problem is None and args.output_dir is not None and not _is_worker() and args.node_rank == 0:
+        problem = _check_output_dir(args.output_dir)
+    if problem:
+        error(problem)
+        return EXIT_BAD_INPUT
     if args.nproc_per_node > 1 or args.nnodes not in ("1", "1:1"):
         from engine import launch
 
@@ -242,7 +326,16 @@ def _execute(preset, args: argparse.Namespace, run_dir: Path | None, resume: boo
     sink = None if args.quiet else ConsoleSink(live=False if args.plain else None)
     say = (lambda text: sink.print(f"[yellow]{text}[/]")) if sink else (lambda text: None)
     stop_event = threading.Event()
-    with _Signals(stop_event, say):
+    hold = None
+    if run_dir is not None and not _is_worker():
+        from engine.paths import RunFolderBusy, hold_run_folder
+
+        try:
+            hold = hold_run_folder(Path(run_dir))
+        except RunFolderBusy as exc:
+            error(str(exc))
+            return EXIT_BAD_INPUT
+    with hold or contextlib.nullcontext(), _Signals(stop_event, say):
         outcome = runner.run(
             preset,
             run_dir=run_dir,
@@ -256,13 +349,32 @@ def _execute(preset, args: argparse.Namespace, run_dir: Path | None, resume: boo
     return _status_code(outcome.status, outcome.bad_input)
 
 
+class RunNotFound(LookupError):
+    """A RUN argument that names no run folder, or several; ``str()`` says which and why."""
+
+
+def _is_worker() -> bool:
+    """True in a process torchrun started: its launcher owns the run folder and checked it."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_RANK" in os.environ
+
+
 def find_run(ref: str) -> Path | None:
-    """A run folder from an id, a path, or 'last' (the most recently started run)."""
+    """A run folder from an id, a unique id prefix, a path, or 'last'; None when there is none."""
+    try:
+        return locate_run(ref)
+    except RunNotFound:
+        return None
+
+
+def locate_run(ref: str) -> Path:
+    """Like :func:`find_run`, but raises :class:`RunNotFound` with the one-line reason."""
     from engine import paths
 
     if ref in ("last", "latest"):
         runs = list_run_dirs()
-        return runs[0] if runs else None
+        if not runs:
+            raise RunNotFound(f"no runs yet in {paths.runs_dir()}")
+        return runs[0]
     candidate = Path(ref).expanduser()
     if candidate.is_dir() and (candidate / "events.jsonl").exists():
         return candidate
@@ -270,7 +382,14 @@ def find_run(ref: str) -> Path | None:
     if folder.is_dir():
         return folder
     matches = [p for p in list_run_dirs() if p.name.startswith(ref)]
-    return matches[0] if len(matches) == 1 else None
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        names = ", ".join(p.name for p in matches[:3]) + (
+            f" and {len(matches) - 3} more" if len(matches) > 3 else ""
+        )
+        raise RunNotFound(f"'{ref}' matches {len(matches)} runs ({names}); give more of the run id")
+    raise RunNotFound(f"no run '{ref}' (see `fttui runs`)")
 
 
 def list_run_dirs() -> list[Path]:
@@ -288,12 +407,23 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from engine.history import load_history
     from engine.paths import PRESET_FILE
 
-    run_dir = find_run(args.run)
-    if run_dir is None:
-        error(f"no run '{args.run}' (see `fttui runs`)")
+    problem = _check_launch(args)
+    if problem:
+        error(problem)
+        return EXIT_BAD_INPUT
+    try:
+        run_dir = locate_run(args.run)
+    except RunNotFound as exc:
+        error(str(exc))
         return EXIT_BAD_INPUT
     history = load_history(run_dir)
     status = history.status()
+    if not (run_dir / PRESET_FILE).is_file():
+        why = history.finished.error if history.finished and history.finished.error else "no preset.toml"
+        error(
+            f"run {run_dir.name} never started ({why}); nothing to resume: fix the preset and start a new run"
+        )
+        return EXIT_BAD_INPUT
     if status == "running":
         error(
             f"run {run_dir.name} is still running (pid {history.started.pid}); stop it first: fttui stop {run_dir.name}"
@@ -333,7 +463,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
             table.add_row(name, "built-in", cfg.describe(path))
     for name, path in user.items():
         table.add_row(name, "user", cfg.describe(path))
-    Console().print(table)
+    Console(markup=False).print(table)  # names and descriptions are the user's text
     print(f"user presets folder: {paths.user_presets_dir()}")
     return EXIT_OK
 
@@ -373,7 +503,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         metric = f"{row['metric']} {fmt_metric(row['value'])}" if row["value"] is not None else "--"
         started = time.strftime("%m-%d %H:%M", time.localtime(row["started"])) if row["started"] else "--"
         table.add_row(run_dir.name, row["preset"], row["status"], progress, metric, started)
-    Console().print(table)
+    Console(markup=False).print(table)  # names and descriptions are the user's text
     return EXIT_OK
 
 
@@ -381,9 +511,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from engine.history import load_history
     from engine.stopping import request_stop
 
-    run_dir = find_run(args.run)
-    if run_dir is None:
-        error(f"no run '{args.run}' (see `fttui runs`)")
+    try:
+        run_dir = locate_run(args.run)
+    except RunNotFound as exc:
+        error(str(exc))
         return EXIT_BAD_INPUT
     status = load_history(run_dir).status()
     if status != "running":

@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import difflib
 import enum
+import math
+import re
 import sys
 import types
 import typing
@@ -198,7 +200,14 @@ def find_preset(ref: str, relative_to: Path | None = None) -> Path:
 def read_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            raw = fh.read()
+        # utf-8-sig: editors on Windows start files with a byte-order mark TOML does not allow.
+        return tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise PresetError(
+            _display_path(Path(path)),
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(_display_path(Path(path)), f"not valid TOML: {exc}") from None
     except OSError as exc:
@@ -261,7 +270,7 @@ def _resolve_local_paths(data: dict[str, Any], base: Path) -> None:
         }
     model = data.get("model", {})
     ckpt = model.get("checkpoint")
-    if isinstance(ckpt, str) and (ckpt.startswith((".", "~", "/")) or (base / ckpt).is_dir()):
+    if isinstance(ckpt, str) and ckpt and (ckpt.startswith((".", "~", "/")) or (base / ckpt).is_dir()):
         model["checkpoint"] = str((base / Path(ckpt).expanduser()).resolve())
 
 
@@ -271,7 +280,7 @@ def _load_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, dict
     path = path.resolve()
     if path in seen:
         chain = " -> ".join(p.stem for p in (*seen, path))
-        raise PresetError(str(path), f"extends loops back on itself ({chain})", key="extends")
+        raise PresetError(_display_path(shown), f"loops back on itself ({chain})", key="extends")
     source = _display_path(shown)
     data = read_toml(shown)
     _check_shape(data, source)
@@ -285,6 +294,9 @@ def _load_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, dict
         except PresetError as exc:
             message = exc.message.replace("unknown preset", f"unknown preset '{parent}'", 1)
             raise PresetError(source, message, key="extends") from None
+        if parent_path.resolve() == path and parent in builtin_presets():
+            # A user preset that shadows a built-in and extends it by name means the built-in.
+            parent_path = builtin_presets()[parent]
         chain = _load_chain(parent_path, (*seen, path))
     chain.append((source, data))
     return chain
@@ -428,6 +440,24 @@ def _src(preset: Preset, table: str, key: str) -> str:
     return preset.provenance.get(f"{table}.{key}", preset.source)
 
 
+def source_of(preset: Preset, table: str, key: str) -> str:
+    """Where the value of ``[table] key`` came from: a preset file, a parent, an edit, a ``--set``."""
+    origin = _src(preset, table, key)
+    return preset.source if origin == DEFAULTS_SOURCE else origin
+
+
+def attributed(preset: Preset, exc: PresetError) -> PresetError:
+    """``exc`` naming where its key's value came from, when it was found late (loading data or a model).
+
+    Loaders only know the preset; a bad ``--set model.checkpoint=...`` should be named as such.
+    """
+    match = re.match(r"\[(\w+)\] (\w+)", exc.key or "")
+    if exc.source != preset.source or not match:
+        return exc
+    origin = source_of(preset, match[1], match[2])
+    return exc if origin == exc.source else PresetError(origin, exc.message, key=exc.key)
+
+
 def _fail(preset: Preset, table: str, key: str, message: str) -> typing.NoReturn:
     raise PresetError(_src(preset, table, key), message, key=f"[{table}] {key}")
 
@@ -442,6 +472,10 @@ def _check_spec_value(preset: Preset, table: str, key: str, value: Any, ks: KeyS
         bad = "expected an integer"
     elif ks.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
         bad = "expected a number"
+    elif ks.kind == "float" and not math.isfinite(value):
+        bad = "expected a finite number"
+    elif ks.kind == "int" and not -MAX_INT <= value <= MAX_INT:
+        bad = "expected a smaller integer"
     elif ks.kind == "str_list" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         bad = "expected a list of strings"
     elif ks.kind == "choice" and value not in ks.choices:
@@ -506,6 +540,17 @@ def validate(preset: Preset, *, check_training: bool = True) -> None:
             )
         if ds.get("eval_split"):
             _fail(preset, "dataset", "eval_fraction", "set eval_split or eval_fraction, not both")
+    if not preset.model.get("checkpoint", "x"):
+        _fail(
+            preset,
+            "model",
+            "checkpoint",
+            "empty; expected a hub id (e.g. bert-base-uncased) or a local folder",
+        )
+    if "split_seed" in ds and not 0 <= ds["split_seed"] <= MAX_SEED:
+        _fail(
+            preset, "dataset", "split_seed", f"expected 0 to {MAX_SEED} (2**32 - 1), got {ds['split_seed']}"
+        )
     for key in ("max_length", "max_train_samples", "max_eval_samples", "zero_loss_steps"):
         table = "watchdog" if key == "zero_loss_steps" else "dataset"
         value = getattr(preset, table).get(key)
@@ -682,6 +727,8 @@ def check_training_value(key: str, value: Any) -> str | None:
     """
     fields = training_fields()
     if key not in fields:
+        if key in REMOVED_TRAINING:
+            return f"removed in transformers 5; {REMOVED_TRAINING[key]}"
         return f"unknown key{_closest(key, fields)}"
     reason = ENGINE_OWNED_TRAINING.get(key)
     if reason:
@@ -697,8 +744,62 @@ def check_training_value(key: str, value: Any) -> str | None:
         return None
     if not _accepts(value, tf.hint):
         return f"expected {_expected(tf)}, got {_kind(value)}"
+    numbers = value if isinstance(value, list) else [value]
+    for number in numbers:
+        if isinstance(number, float) and not math.isfinite(number):
+            return f"expected a finite number, got {number}"
+        if isinstance(number, int) and not -MAX_INT <= number <= MAX_INT:
+            return f"expected a smaller integer, got {number}"
+    if key in ("seed", "data_seed") and isinstance(value, int) and not 0 <= value <= MAX_SEED:
+        return f"expected 0 to {MAX_SEED} (2**32 - 1), got {value}"
+    if key == "num_train_epochs" and isinstance(value, (int, float)) and value > MAX_EPOCHS:
+        return f"expected at most {MAX_EPOCHS:,} epochs, got {value:g}; for a run bounded by steps, set max_steps"
+    if key == "report_to":
+        return _check_report_to(value)
     return None
 
+
+def _check_report_to(value: Any) -> str | None:
+    """Experiment trackers need their own package; without it the Trainer fails only at start."""
+    from transformers.integrations import integration_utils
+
+    known = integration_utils.INTEGRATION_TO_CALLBACK
+    installed = set(integration_utils.get_available_reporting_integrations())
+    for name in [value] if isinstance(value, str) else value:
+        if name in ("none", "all"):
+            continue
+        if name not in known:
+            hint = _closest(name, known) or f"; expected none, all, or one of {', '.join(known)}"
+            return f"unknown tracker '{name}'{hint}"
+        if name not in installed:
+            package = name.replace("_", "-")
+            return (
+                f"'{name}' needs its package installed (pip install {package}), or set report_to = \"none\""
+            )
+    return None
+
+
+# TrainingArguments fields that transformers 5 removed, and what replaces them: names
+# from older tutorials, which the closest-name hint would match to something unrelated.
+REMOVED_TRAINING = {
+    "evaluation_strategy": "use eval_strategy",
+    "no_cuda": "use use_cpu = true",
+    "use_mps_device": "an Apple GPU (mps) is used when present; use_cpu = true keeps off it",
+    "logging_dir": "fttui keeps logs in the run folder; TensorBoard reads TENSORBOARD_LOGGING_DIR",
+    "overwrite_output_dir": "fttui gives every run a new folder; fttui resume continues one",
+    "per_gpu_train_batch_size": "use per_device_train_batch_size",
+    "per_gpu_eval_batch_size": "use per_device_eval_batch_size",
+    "include_inputs_for_metrics": 'use include_for_metrics = ["inputs"]',
+    "save_safetensors": "checkpoints are always saved as safetensors",
+    "use_legacy_prediction_loop": "the prediction loop has one form now",
+    "push_to_hub_token": "use hub_token",
+}
+
+# Beyond these, values overflow inside torch/numpy (a seed must fit 32 bits; an epoch count
+# is multiplied into a step count) and fail mid-run instead of here.
+MAX_INT = 2**63 - 1
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 100_000
 
 POSITIVE_TRAINING = (
     "per_device_train_batch_size",
@@ -769,8 +870,21 @@ def validate_training(preset: Preset) -> None:
                     "save_steps",
                     f"must be a multiple of eval_steps ({eval_steps}) for load_best_model_at_end, got {save_steps}",
                 )
-    if t.get("save_strategy") == "best" and not t.get("metric_for_best_model") and not evaluating:
-        _fail(preset, "training", "save_strategy", '"best" needs evaluation and metric_for_best_model')
+    if t.get("save_strategy") == "best":
+        if not evaluating:
+            _fail(
+                preset,
+                "training",
+                "save_strategy",
+                '"best" needs evaluation: set eval_strategy to epoch or steps',
+            )
+        if not t.get("metric_for_best_model"):
+            _fail(
+                preset,
+                "training",
+                "save_strategy",
+                '"best" needs metric_for_best_model, the metric that decides (e.g. "accuracy" or "loss")',
+            )
     if t.get("fp16") and t.get("bf16"):
         _fail(preset, "training", "bf16", "choose one of fp16 and bf16, not both")
 

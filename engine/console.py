@@ -10,8 +10,10 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from engine.events import (
+    BAD_INPUT,
     DatasetReady,
     EpochMetrics,
     Event,
@@ -38,6 +40,20 @@ def fmt_duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
+
+
+def fmt_number(value: float, places: int = 2) -> str:
+    """``value`` to ``places`` decimals without trailing zeros: 3, 0.32, 1.5."""
+    if not math.isfinite(value):
+        return str(value)
+    text = f"{value:.{places}f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def fmt_epochs(epochs: float) -> str:
+    """A run's length in epochs: "3 epochs", "1 epoch", "0.32 epochs" (max_steps short of one pass)."""
+    text = fmt_number(epochs)
+    return f"{text} epoch" if text == "1" else f"{text} epochs"
 
 
 def fmt_bytes(count: float) -> str:
@@ -72,7 +88,8 @@ def metrics_table(history: RunHistory, title: str = "Validation metrics per epoc
     table.add_column("step", justify="right")
     table.add_column("train loss", justify="right")
     for name in names:
-        table.add_column(("val " if name == "loss" else "") + name, justify="right")
+        # Metric names come from the preset's metrics: Text keeps "[...]" in them from reading as markup.
+        table.add_column(Text(("val " if name == "loss" else "") + name), justify="right")
     table.add_column("", justify="left")
     previous = 0
     for ev in history.evaluations:
@@ -86,12 +103,19 @@ def metrics_table(history: RunHistory, title: str = "Validation metrics per epoc
             train_loss,
             *(fmt_metric(ev.metrics.get(n, "--")) for n in names),
         ]
-        table.add_row(*cells, f"★ best {metric}" if is_best else "", style="bold" if is_best else None)
+        table.add_row(*cells, Text(f"★ best {metric}") if is_best else "", style="bold" if is_best else None)
     return table
 
 
 class ConsoleSink:
-    """Renders events for a person watching a headless run."""
+    """Renders events for a person watching a headless run.
+
+    Everything that comes from the user or the data (run id, paths, column and metric
+    names, errors, warnings) is printed as ``Text``, never as Rich markup: a column named
+    ``[/b]`` must show as written, not end a style or raise. A failure marked "bad input"
+    is not repeated here: the command that started the run reports it as its one
+    ``fttui: error:`` line, which is what scripts read.
+    """
 
     def __init__(self, stream: IO[str] | None = None, live: bool | None = None):
         stream = stream or sys.stdout
@@ -118,7 +142,7 @@ class ConsoleSink:
             BarColumn(),
             TaskProgressColumn(),
             TextColumn("{task.completed}/{task.total} steps"),
-            TextColumn("{task.fields[info]}"),
+            TextColumn("{task.fields[info]}", markup=False),
             TimeElapsedColumn(),
             console=self.console,
             transient=False,
@@ -142,23 +166,33 @@ class ConsoleSink:
         match event:
             case RunStarted():
                 what = "Resuming" if event.resumed else "Run"
-                self.print(f"[bold]{what} {event.run_id}[/] · preset {event.preset} · {event.device}")
-                self.print(f"  folder {event.output_dir}")
+                self.print(
+                    Text.assemble(
+                        (f"{what} {event.run_id}", "bold"), f" · preset {event.preset} · {event.device}"
+                    )
+                )
+                self.print(Text(f"  folder {event.output_dir}"))
             case Stage():
                 if event.name not in ("training",):
-                    self.print(f"  … {event.name}" + (f" ({event.detail})" if event.detail else ""))
+                    self.print(Text(f"  … {event.name}" + (f" ({event.detail})" if event.detail else "")))
             case DatasetReady():
                 labels = ", ".join(event.labels) if event.labels else "regression"
                 self.print(
-                    f"  data: {event.train_examples} train / {event.eval_examples} eval ({event.eval_source}); labels: {labels}"
+                    Text(
+                        f"  data: {event.train_examples} train / {event.eval_examples} eval ({event.eval_source}); labels: {labels}"
+                    )
                 )
             case ModelLoaded():
                 self.print(
-                    f"  model: {event.architecture} ({event.parameters / 1e6:.1f}M parameters) · metrics: {event.metrics_source}"
+                    Text(
+                        f"  model: {event.architecture} ({event.parameters / 1e6:.1f}M parameters) · metrics: {event.metrics_source}"
+                    )
                 )
             case TrainingPlan():
                 self.print(
-                    f"  plan: {event.total_steps} steps, {event.num_epochs:g} epochs, global batch {event.global_batch_size}, {event.precision}"
+                    Text(
+                        f"  plan: {event.total_steps} steps, {fmt_epochs(event.num_epochs)}, global batch {event.global_batch_size}, {event.precision}"
+                    )
                 )
                 self._start_bar(event.total_steps, event.start_step)
             case ProgressEvent():
@@ -167,12 +201,22 @@ class ConsoleSink:
                 self._last_loss = event.loss
             case EpochMetrics():
                 values = " · ".join(f"{k} {fmt_metric(v)}" for k, v in event.metrics.items())
-                self.print(f"  [bold]epoch {event.epoch:.2f}[/] (step {event.step}): {values}")
+                self.print(
+                    Text.assemble(
+                        "  ", (f"epoch {event.epoch:.2f}", "bold"), f" (step {event.step}): {values}"
+                    )
+                )
             case RunWarning():
-                self.print(f"  [yellow]warning ({event.category}):[/] {event.message}")
+                self.print(
+                    Text.assemble("  ", (f"warning ({event.category}):", "yellow"), f" {event.message}")
+                )
             case StopRequested():
                 self.print(
-                    f"  [yellow]stopping after step {event.step}:[/] {event.reason} (saving a checkpoint)"
+                    Text.assemble(
+                        "  ",
+                        (f"stopping after step {event.step}:", "yellow"),
+                        f" {event.reason} (saving a checkpoint)",
+                    )
                 )
             case ValidationPredictions():
                 pass
@@ -192,16 +236,18 @@ class ConsoleSink:
         if now - self._last_plain >= PLAIN_PROGRESS_SECONDS or event.step >= event.total_steps:
             self._last_plain = now
             pct = 100.0 * event.step / event.total_steps if event.total_steps else 0.0
-            self.print(f"  step {event.step}/{event.total_steps} ({pct:.0f}%) · {info}")
+            self.print(Text(f"  step {event.step}/{event.total_steps} ({pct:.0f}%) · {info}"))
 
     def _summary(self, event: RunFinished) -> None:
         if self.history.evaluations:
             self.print(metrics_table(self.history))
         colour = {"completed": "green", "stopped": "yellow"}.get(event.status, "red")
-        self.print(f"[bold {colour}]{event.status}[/] in {fmt_duration(event.duration_seconds)}")
-        if event.error:
-            self.print(f"  [red]error:[/] {event.error}")
+        self.print(
+            Text.assemble((event.status, f"bold {colour}"), f" in {fmt_duration(event.duration_seconds)}")
+        )
+        if event.error and event.error_type != BAD_INPUT:
+            self.print(Text.assemble("  ", ("error:", "red"), f" {event.error}"))
         if event.last_checkpoint:
-            self.print(f"  last checkpoint: {event.last_checkpoint}")
+            self.print(Text(f"  last checkpoint: {event.last_checkpoint}"))
         if event.results_path:
-            self.print(f"  results: {event.results_path}")
+            self.print(Text(f"  results: {event.results_path}"))

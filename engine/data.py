@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import logging
 import math
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,13 +79,16 @@ def load_raw(ds: dict[str, Any], source: str) -> DatasetDict:
     datasets.disable_progress_bars()
     if ds.get("hub_id"):
         try:
-            raw = datasets.load_dataset(ds["hub_id"], ds.get("config"), revision=ds.get("revision"))
+            with _datasets_log():
+                raw = datasets.load_dataset(ds["hub_id"], ds.get("config"), revision=ds.get("revision"))
         except Exception as exc:  # datasets raises a zoo of types for "not reachable / not found"
             if not hub.reachable():
                 raise DataError(
                     source, hub.unreachable_dataset_message(ds["hub_id"], ds.get("config"))
                 ) from None
-            raise _err(source, "hub_id", f"cannot load '{ds['hub_id']}': {_one_line(exc)}") from None
+            raise _err(
+                source, "hub_id", f"cannot load '{ds['hub_id']}': {_one_line(_root_cause(exc))}"
+            ) from None
     else:
         files = _split_files(ds)
         fmt = _file_format(ds, files)
@@ -96,9 +103,10 @@ def load_raw(ds: dict[str, Any], source: str) -> DatasetDict:
         else:
             builder = "parquet"
         try:
-            raw = datasets.load_dataset(builder, data_files=files, **kwargs)
+            with _datasets_log() as logged:
+                raw = datasets.load_dataset(builder, data_files=files, **kwargs)
         except Exception as exc:
-            raise _err(source, "files", f"cannot read as {fmt}: {_one_line(exc)}") from None
+            raise _err(source, "files", _read_failure(exc, fmt, files, logged)) from None
     # Files saved by Excel and GLUE's MRPC start with a byte-order mark that sticks to the first header.
     for split in raw:
         renames = {
@@ -109,9 +117,105 @@ def load_raw(ds: dict[str, Any], source: str) -> DatasetDict:
     return raw
 
 
+# datasets logs the file a reader failed on ("Failed to read file '...' with error ...") and then
+# raises a DatasetGenerationError that names neither the file nor the cause.
+_LOGGED_FILE = re.compile(r"Failed to (?:read|load \w+ from) file '(?P<file>.+?)' with error")
+_NO_DATA_SPLIT = re.compile(r'Instruction "(?P<split>[^"]+)" corresponds to no data')
+
+
+@contextlib.contextmanager
+def _datasets_log() -> Iterator[list[logging.LogRecord]]:
+    """Hold back what datasets logs during a load: on failure its lines would stray onto the terminal
+    beside the one-line error that already says it; on success they are passed on unchanged."""
+    logger = logging.getLogger("datasets")
+    records: list[logging.LogRecord] = []
+    holder = logging.Handler()
+    holder.emit = records.append  # type: ignore[method-assign]
+    saved = logger.handlers[:], logger.propagate
+    logger.handlers, logger.propagate = [holder], False
+    try:
+        yield records
+    except BaseException:
+        logger.handlers, logger.propagate = saved
+        raise
+    logger.handlers, logger.propagate = saved
+    for record in records:
+        logger.handle(record)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The exception that says what went wrong, under the wrappers datasets raises around it."""
+    from datasets.exceptions import DatasetGenerationError
+
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__
+        # Only a wrapper's context is its cause; elsewhere the context is an earlier, abandoned
+        # attempt (pandas' JSON fallback after pyarrow's parse error, pyarrow's UTF-8 check).
+        if inner is None and isinstance(exc, DatasetGenerationError) and not exc.__suppress_context__:
+            inner = exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
+
+def _read_failure(
+    exc: BaseException, fmt: str, files: dict[str, list[str]], logged: list[logging.LogRecord]
+) -> str:
+    """One line: the file that could not be read (where known) and why."""
+    cause = _root_cause(exc)
+    text = _one_line(cause)
+    every = [f for paths in files.values() for f in paths]
+    culprits: list[str] = []
+    for record in logged:
+        found = _LOGGED_FILE.search(record.getMessage())
+        if found:
+            culprits = [_preset_path(found.group("file"), every)]
+            break
+    no_data = _NO_DATA_SPLIT.search(text)
+    if not culprits and no_data and no_data.group("split") in files:
+        culprits = files[no_data.group("split")]
+    if not culprits and type(cause).__name__ == "EmptyDataError":  # pandas: nothing at all to parse
+        culprits = [f for f in every if _is_empty(f)]
+    if not culprits and isinstance(cause, StopIteration):
+        # The json reader infers the columns from the first split's first table: there was none.
+        culprits = next(iter(files.values()))
+    if not culprits and len(every) == 1:
+        culprits = every
+    where = "".join(f"{name}: " for name in [", ".join(_short_names(culprits, every))] if name)
+    if no_data or isinstance(cause, StopIteration) or type(cause).__name__ == "EmptyDataError":
+        return f"{where}no rows"
+    if isinstance(cause, UnicodeDecodeError):
+        text += " (save the file as UTF-8)"
+    return f"{where}cannot read as {fmt}: {text}"
+
+
+def _is_empty(path: str) -> bool:
+    try:
+        return Path(path).stat().st_size == 0
+    except OSError:
+        return False
+
+
+def _preset_path(logged: str, every: list[str]) -> str:
+    """The preset's spelling of a path datasets logged (it may log the resolved one)."""
+    for path in every:
+        if path == logged or Path(path).resolve() == Path(logged).resolve():
+            return path
+    return logged
+
+
+def _short_names(paths: list[str], every: list[str]) -> list[str]:
+    """File names alone, unless two files of the preset share a name."""
+    names = [Path(p).name for p in every]
+    return [Path(p).name if names.count(Path(p).name) == 1 else p for p in paths]
+
+
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def _check_columns(split: str, data: Dataset, columns: list[str], source: str, key: str) -> None:

@@ -226,6 +226,10 @@ class Heartbeat(Event):
     step: int = 0
 
 
+# RunFinished.error_type of a preset or data problem: the user's to fix, not a bug (exit code 2).
+BAD_INPUT = "bad input"
+
+
 @dataclass(frozen=True)
 class RunFinished(Event):
     """Last line of a log: ``status`` is ``completed``, ``stopped`` or ``failed``."""

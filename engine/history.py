@@ -245,7 +245,8 @@ class RunHistory:
             "total_steps": self.total_steps,
             "metric": metric or "",
             "value": best.metrics[metric] if best and metric else None,
-            "started": self.started.time if self.started else 0.0,
+            # When the run began, not when its latest segment (a resume) did.
+            "started": (self.first_started_time or self.started.time) if self.started else 0.0,
         }
 
 

@@ -98,8 +98,6 @@ def torchrun_command(args: argparse.Namespace, worker_args: list[str], rdzv_id: 
 def run_distributed(args: argparse.Namespace, run_dir: Path | None = None, resume: bool = False) -> int:
     """Launch torchrun and follow rank 0's events; every rank's failure becomes the run's failure."""
     from engine import cli
-    from engine.console import ConsoleSink
-    from engine.events import EVENTS_FILE, follow
     from engine.paths import PRESET_FILE
 
     if resume:
@@ -120,9 +118,27 @@ def run_distributed(args: argparse.Namespace, run_dir: Path | None = None, resum
     if preset is None:
         return code
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in run_dir.glob(RANK_ERROR.format(rank="*")):
-        stale.unlink()
+    if args.node_rank != 0:
+        # Another node's launcher: node 0 owns the folder, and may share it over a network filesystem.
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return _launch(args, run_dir, preset, worker_args)
+    try:
+        # Held for the whole launch; the workers torchrun starts skip the claim (cli._is_worker).
+        hold = paths.hold_run_folder(run_dir)
+    except paths.RunFolderBusy as exc:
+        cli.error(str(exc))
+        return cli.EXIT_BAD_INPUT
+    with hold:
+        return _launch(args, run_dir, preset, worker_args)
+
+
+def _launch(args: argparse.Namespace, run_dir: Path, preset, worker_args: list[str]) -> int:
+    from engine import cli
+    from engine.console import ConsoleSink
+    from engine.events import EVENTS_FILE, follow
+
+    for stale in run_dir.glob(RANK_ERROR.format(rank="*")) if args.node_rank == 0 else ():
+        stale.unlink(missing_ok=True)
     # Every node must name the same rendezvous: derive it from what they share, not the clock.
     cmd = torchrun_command(args, worker_args, f"fttui-{preset.name}")
     main_node = args.node_rank == 0
@@ -176,17 +192,19 @@ def run_distributed(args: argparse.Namespace, run_dir: Path | None = None, resum
     stop_follow.set()
     follower.join(timeout=1.0)
 
-    from engine.history import load_history
+    from engine.history import RunHistory, load_history
 
-    history = load_history(run_dir)
+    # torchrun can fail before rank 0 writes a line (bad options, a worker dying at import).
+    history = load_history(run_dir) if (run_dir / EVENTS_FILE).exists() else RunHistory()
     if history.finished is None or (rc != 0 and history.finished.status == "completed"):
         # Rank 0 never got to write its ending (killed by torchrun after another rank failed).
         _finish_for_dead_ranks(run_dir, preset, history, rc, sink)
         history = load_history(run_dir)
     status = history.finished.status if history.finished else "failed"
-    if history.finished and history.finished.error and sink is None:
-        cli.error(history.finished.error)
     bad_input = bool(history.finished and history.finished.error_type == "bad input")
+    # The console leaves bad input to this one `fttui: error:` line, as a single process does.
+    if history.finished and history.finished.error and (sink is None or bad_input):
+        cli.error(history.finished.error)
     return cli._status_code(status, bad_input)
 
 
@@ -221,7 +239,7 @@ def root_cause(run_dir: Path) -> dict | None:
 
 
 def _finish_for_dead_ranks(run_dir: Path, preset, history, rc: int, sink) -> None:
-    from engine.events import EventLog, RunFinished
+    from engine.events import EventLog, RunFinished, RunStarted
     from engine.paths import RESULTS_FILE, last_checkpoint
     from engine.results import build_results, write_results
 
@@ -252,6 +270,23 @@ def _finish_for_dead_ranks(run_dir: Path, preset, history, rc: int, sink) -> Non
     results_path = run_dir / RESULTS_FILE
     write_results(results_path, data)
     log = EventLog(run_dir / "events.jsonl")
+    if history.started is None:
+        # No worker got as far as its first event: start the log here so it reads as a run.
+        started = RunStarted(
+            run_id=run_dir.name,
+            preset=preset.name,
+            config=preset.to_dict(),
+            provenance=dict(preset.provenance),
+            output_dir=str(run_dir.resolve()),
+            device="",
+            devices=[],
+            pid=os.getpid(),
+            host=os.uname().nodename,
+            command=["fttui", *sys.argv[1:]],
+        )
+        log(started)
+        if sink:
+            sink(started)
     event = RunFinished(
         status="failed",
         duration_seconds=now - (history.started.time if history.started else now),

@@ -23,6 +23,13 @@ SHIPPED_ONLY = {"pearson": "no hub metric of that name"}
 # surface a bad spec before training starts rather than at the first evaluation.
 CLASSIFICATION_PROBE_ROUNDS = 2
 REGRESSION_PROBE = ([0.0, 1.0, 2.0, 3.5], [0.0, 1.0, 2.0, 3.0])
+# Metrics that count right and wrong classes. On regression outputs they do not fail loudly:
+# the shipped module casts floats to ints (accuracy of 0.37 -> 0), sklearn refuses only some.
+# Kept in step with the shipped module's configs by a test.
+CLASS_LABEL_METRICS = frozenset({"accuracy", "f1", "precision", "recall", "matthews_correlation"})
+REGRESSION_GLUE_CONFIGS = frozenset({"stsb"})
+# What to suggest instead: metrics the shipped module computes offline on float labels.
+REGRESSION_SUGGESTION = ("pearsonr", "spearmanr", "mse")
 
 
 class MetricsError(Exception):
@@ -80,8 +87,39 @@ class MetricSuite:
         return self.compute(predictions, labels)
 
 
-def build_metrics(spec: dict, task: str, num_labels: int) -> MetricSuite:
-    """Load every metric of ``spec`` (the ``[metrics]`` table), falling back to the shipped module offline."""
+def check_task(load: list[str], task: str, label_column: str = "") -> None:
+    """Refuse class-counting metrics on a regression run, naming them and what to use instead.
+
+    Cheap (nothing heavy imported): callable wherever the task is known, before any metric loads.
+    """
+    if task != "regression":
+        return
+    wrong = [item for item in load if needs_class_labels(item)]
+    if not wrong:
+        return
+    names = ", ".join(f'"{item}"' for item in wrong)
+    verb = "needs" if len(wrong) == 1 else "need"
+    labels = f"label column '{label_column}' holds" if label_column else "the labels are"
+    suggestion = ", ".join(f'"{name}"' for name in REGRESSION_SUGGESTION)
+    raise MetricsError(
+        f"metrics.load: {names} {verb} class labels, but {labels} numbers to predict (regression); "
+        f"use e.g. [{suggestion}]"
+    )
+
+
+def needs_class_labels(item: str) -> bool:
+    """Whether the metric spec ``name`` or ``name:config`` scores class ids (False where unknown)."""
+    name, _, config = item.partition(":")
+    if name == "glue":
+        return bool(config) and config not in REGRESSION_GLUE_CONFIGS
+    return name in CLASS_LABEL_METRICS
+
+
+def build_metrics(spec: dict, task: str, num_labels: int, label_column: str = "") -> MetricSuite:
+    """Load every metric of ``spec`` (the ``[metrics]`` table), falling back to the shipped module offline.
+
+    ``label_column`` only makes a task mismatch's error name the column.
+    """
     if task not in TASKS:
         raise MetricsError(f'metrics: expected task "classification" or "regression", got "{task}"')
     if task == "classification" and num_labels < 2:
@@ -89,6 +127,7 @@ def build_metrics(spec: dict, task: str, num_labels: int) -> MetricSuite:
     load = spec.get("load", DEFAULT_LOAD[task])
     if isinstance(load, str) or not all(isinstance(item, str) for item in load):
         raise MetricsError(f'metrics.load: expected a list of "name" or "name:config", got {load!r}')
+    check_task(load, task, label_column)
     average = spec.get("average")
     if task == "classification":
         if average == "binary" and num_labels > 2:

@@ -61,3 +61,55 @@ def last_checkpoint(run_dir: Path) -> Path | None:
         if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
     ]
     return max(found, key=checkpoint_step) if found else None
+
+
+LOCK_FILE = ".fttui.lock"
+
+
+class RunFolderBusy(RuntimeError):
+    """Another live fttui process trains in this run folder."""
+
+
+class RunFolderHold:
+    """An exclusive claim on a run folder for as long as one process trains in it.
+
+    An advisory ``flock`` on a file in the folder: the kernel drops it when the process
+    exits, however it exits, so a crash never leaves a folder claimed.
+    """
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+
+    def __enter__(self) -> RunFolderHold:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def hold_run_folder(run_dir: Path) -> RunFolderHold:
+    """Claim ``run_dir`` for this process, or raise :class:`RunFolderBusy` naming the holder."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise RunFolderBusy(
+            f"run {run_dir.name} is in use by another fttui process (pid {holder}); "
+            f"wait for it, or stop it with: fttui stop {run_dir.name}"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return RunFolderHold(handle)

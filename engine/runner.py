@@ -273,12 +273,14 @@ def run(
     except StoppedBeforeTraining:
         status = "stopped"
     except cfg.PresetError as exc:
-        error, error_type, bad_input = str(exc), "bad input", True
+        error, error_type, bad_input = str(cfg.attributed(preset, exc)), "bad input", True
     except KeyboardInterrupt:
-        status, error, error_type = (
-            "stopped",
-            "interrupted before a checkpoint could be written",
-            "KeyboardInterrupt",
+        kept = paths.last_checkpoint(run_dir)
+        status, error_type = "stopped", "KeyboardInterrupt"
+        error = (
+            f"interrupted; the last complete checkpoint is {kept.name} (fttui resume continues from it)"
+            if kept
+            else "interrupted before the first checkpoint was written"
         )
     except Exception as exc:
         # The one-line error is what the user sees; the traceback stays in the log for a bug report.
@@ -428,11 +430,29 @@ def _build(
             )
 
     try:
-        metrics = build_metrics(preset.metrics, prepared.labels.task, prepared.labels.num_labels)
+        metrics = build_metrics(
+            preset.metrics,
+            prepared.labels.task,
+            prepared.labels.num_labels,
+            label_column=preset.dataset.get("label_column", "label"),
+        )
     except MetricsError as exc:
+        message = str(exc)
+        key = "load"
+        for name in ("load", "average"):
+            if message.startswith(f"metrics.{name}: "):
+                key, message = name, message.removeprefix(f"metrics.{name}: ")
         raise cfg.PresetError(
-            preset.provenance.get("metrics.load", preset.source), str(exc), key="[metrics] load"
+            preset.provenance.get(f"metrics.{key}", preset.source), message, key=f"[metrics] {key}"
         ) from None
+    best = preset.training.get("metric_for_best_model")
+    if best and best.removeprefix("eval_") not in ("loss", *metrics.names):
+        # The Trainer would only find out at the first evaluation, with a KeyError.
+        raise cfg.PresetError(
+            cfg.source_of(preset, "training", "metric_for_best_model"),
+            f"'{best}' is not a metric this run computes; expected one of {', '.join(['loss', *metrics.names])}",
+            key="[training] metric_for_best_model",
+        )
 
     _check_stop(stop_event, run_dir)
     emit(Stage("loading model", model_spec["checkpoint"]))
@@ -441,6 +461,16 @@ def _build(
     # The head is initialised here, before the Trainer exists: seed now or reruns differ.
     set_seed(int(preset.training.get("seed", 42)))
     model, info = model_loading.load_model(model_spec, preset.source, prepared.labels)
+    positions = getattr(model.config, "max_position_embeddings", None)
+    wanted = ds_spec.get("max_length")
+    if isinstance(positions, int) and isinstance(wanted, int) and wanted > positions:
+        # Longer inputs would index past the position embeddings mid-run ("size of tensor a ...").
+        raise cfg.PresetError(
+            cfg.source_of(preset, "dataset", "max_length"),
+            f"{wanted} is longer than this model takes ({positions} tokens, max_position_embeddings); "
+            f"set at most {positions}",
+            key="[dataset] max_length",
+        )
     emit(
         ModelLoaded(
             checkpoint=preset.model["checkpoint"],

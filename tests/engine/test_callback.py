@@ -180,3 +180,24 @@ def test_only_the_main_process_writes(tmp_path):
     step(cb, watch, args, state, control, losses=(math.nan,))
     cb.on_log(args, state, control, logs={"loss": 0.1})
     assert out == []
+
+
+def test_plan_with_max_steps_counts_epochs_covered_not_steps(tmp_path):
+    # 60 steps of a 188-step epoch (the demo's 6000 examples at batch 32): 0.32 epochs, not 60.
+    cb, _watch, args, state, control, out = make(tmp_path)
+    args.max_steps, args.gradient_accumulation_steps = 60, 1
+    state.max_steps, state.num_train_epochs = 60, 1  # what the Trainer sets: the epochs begun, rounded up
+    loader = type("Loader", (), {"dataset": range(6000), "__len__": lambda self: 188})()
+    cb.on_train_begin(args, state, control, train_dataloader=loader)
+    plan = next(e for e in out if isinstance(e, ev.TrainingPlan))
+    assert plan.steps_per_epoch == 188 and plan.train_examples == 6000
+    assert plan.num_epochs == pytest.approx(60 / 188)
+
+
+def test_plan_steps_per_epoch_counts_accumulation(tmp_path):
+    cb, _watch, args, state, control, out = make(tmp_path)  # 2 epochs, accumulation 2
+    state.max_steps = 12  # 2 epochs of ceil(11 batches / 2) steps
+    loader = type("Loader", (), {"dataset": range(84), "__len__": lambda self: 11})()  # 11 batches
+    cb.on_train_begin(args, state, control, train_dataloader=loader)
+    plan = next(e for e in out if isinstance(e, ev.TrainingPlan))
+    assert (plan.num_epochs, plan.steps_per_epoch) == (2.0, 6)

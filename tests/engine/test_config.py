@@ -326,7 +326,9 @@ def test_bad_toml_and_missing_preset(tmp_path):
 def test_extends_cycles_and_unknown_parents(tmp_path):
     write(tmp_path, "a.toml", 'extends = "b.toml"\n')
     write(tmp_path, "b.toml", 'extends = "a.toml"\n')
-    assert "extends loops back on itself (a -> b -> a)" in error_of(tmp_path / "a.toml")
+    assert error_of(tmp_path / "a.toml") == "a.toml: extends: loops back on itself (a -> b -> a)"
+    write(tmp_path, "self.toml", 'extends = "self.toml"\n')
+    assert error_of(tmp_path / "self.toml") == "self.toml: extends: loops back on itself (self -> self)"
     path = write(tmp_path, "c.toml", 'extends = "no-such-preset"\n')
     assert error_of(path) == (
         "c.toml: extends: unknown preset 'no-such-preset' (known: demo, glue-mrpc, glue-sst2, local-csv; or give a .toml path)"
@@ -340,6 +342,91 @@ def test_user_presets_shadow_builtins_and_are_listed(fttui_home):
     assert "mine" in cfg.user_presets()
     assert cfg.resolve("mine").dataset == cfg.resolve("demo").dataset
     assert cfg.describe(folder / "mine.toml") == "my run"
+
+
+def test_a_user_preset_can_shadow_a_builtin_and_extend_it(fttui_home, tmp_path):
+    folder = fttui_home / "presets"
+    folder.mkdir()
+    (folder / "demo.toml").write_text(
+        'extends = "demo"\n[training]\nnum_train_epochs = 1\n', encoding="utf-8"
+    )
+    assert cfg.resolve("demo").training["num_train_epochs"] == 1
+    assert cfg.resolve("demo").dataset == cfg.resolve(cfg.builtin_presets()["demo"]).dataset
+    child = write(tmp_path, "child.toml", 'extends = "demo"\n')
+    assert cfg.resolve(child).provenance["training.num_train_epochs"].endswith("demo.toml")
+
+
+def test_preset_files_that_are_not_utf8_or_start_with_a_byte_order_mark(tmp_path):
+    (tmp_path / "latin1.toml").write_bytes('description = "café"\n'.encode("latin-1"))
+    assert error_of(tmp_path / "latin1.toml") == (
+        "latin1.toml: not UTF-8 text (byte 0xe9 at offset 18); save the file as UTF-8"
+    )
+    (tmp_path / "bom.toml").write_bytes(b'\xef\xbb\xbfextends = "demo"\n')
+    assert cfg.resolve(tmp_path / "bom.toml").model["checkpoint"] == "demo:tiny-bert"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.learning_rate=nan", "[training] learning_rate: expected a finite number, got nan"),
+        ("training.num_train_epochs=inf", "[training] num_train_epochs: expected a finite number, got inf"),
+        (
+            "training.num_train_epochs=1e308",
+            "[training] num_train_epochs: expected at most 100,000 epochs, got 1e+308; "
+            "for a run bounded by steps, set max_steps",
+        ),
+        ("training.seed=-1", "[training] seed: expected 0 to 4294967295 (2**32 - 1), got -1"),
+        (
+            "training.data_seed=4294967296",
+            "[training] data_seed: expected 0 to 4294967295 (2**32 - 1), got 4294967296",
+        ),
+        (
+            "training.per_device_train_batch_size=99999999999999999999999",
+            "[training] per_device_train_batch_size: expected a smaller integer, got 99999999999999999999999",
+        ),
+        ("dataset.split_seed=-1", "[dataset] split_seed: expected 0 to 4294967295 (2**32 - 1), got -1"),
+        (
+            "watchdog.grad_norm_limit=nan",
+            "[watchdog] grad_norm_limit: expected a finite number, got nan (a number)",
+        ),
+        (
+            'training.save_strategy="best"',
+            '[training] save_strategy: "best" needs metric_for_best_model, the metric that decides '
+            '(e.g. "accuracy" or "loss")',
+        ),
+        (
+            "training.report_to=wandb",
+            "[training] report_to: 'wandb' needs its package installed (pip install wandb), "
+            'or set report_to = "none"',
+        ),
+        (
+            "training.report_to=wandbb",
+            "[training] report_to: unknown tracker 'wandbb'; did you mean 'wandb'?",
+        ),
+        ("training.no_cuda=true", "[training] no_cuda: removed in transformers 5; use use_cpu = true"),
+        (
+            "training.evaluation_strategy=epoch",
+            "[training] evaluation_strategy: removed in transformers 5; use eval_strategy",
+        ),
+        (
+            "model.checkpoint=",
+            "[model] checkpoint: empty; expected a hub id (e.g. bert-base-uncased) or a local folder",
+        ),
+    ],
+)
+def test_values_that_would_fail_mid_run_are_caught_first(override, message):
+    assert error_of("demo", override) == f"--set {override}: {message}"
+
+
+def test_save_best_needs_evaluation(tmp_path):
+    path = write(
+        tmp_path,
+        "p.toml",
+        'extends = "demo"\n[dataset]\neval_split = ""\n[training]\nsave_strategy = "best"\n',
+    )
+    assert error_of(path, "training.eval_strategy=no") == (
+        'p.toml: [training] save_strategy: "best" needs evaluation: set eval_strategy to epoch or steps'
+    )
 
 
 def test_training_value_check_used_by_the_form():
@@ -362,6 +449,61 @@ def test_cli_bad_input_is_one_line_with_exit_code_2(tmp_path):
         == "fttui: error: bad.toml: [training] learning_rat: unknown key; did you mean 'learning_rate'?"
     )
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--nproc-per-node", "0"], "--nproc-per-node 0: expected a whole number of processes, 1 or more"),
+        (
+            ["--nnodes", "abc"],
+            "--nnodes abc: expected a number of nodes, 1 or more, or MIN:MAX (e.g. 2 or 1:4)",
+        ),
+        (["--nnodes", "3:2"], "--nnodes 3:2: MIN is larger than MAX"),
+        (["--nnodes", "2"], "--nnodes 2: several nodes need --rdzv-endpoint HOST:PORT (node 0's address)"),
+        (
+            ["--nnodes", "2", "--node-rank", "2", "--rdzv-endpoint", "node0:29400"],
+            "--node-rank 2: expected 0 to 1 for --nnodes 2",
+        ),
+        (
+            ["--nnodes", "2", "--rdzv-endpoint", "node0"],
+            "--rdzv-endpoint node0: expected HOST:PORT, e.g. node0.cluster:29400",
+        ),
+        (["--master-port", "70000"], "--master-port 70000: expected a port number, 1 to 65535"),
+    ],
+)
+def test_cli_launch_options_are_checked_before_torchrun(options, message, tmp_path):
+    proc = run_cli("run", "demo", "--check", *options)
+    assert (proc.returncode, proc.stderr.strip()) == (2, f"fttui: error: {message}")
+    assert not list(tmp_path.iterdir())  # nothing was started or written
+
+
+def test_cli_output_dir_that_is_a_file_cannot_be_made_or_holds_a_run(tmp_path):
+    afile = tmp_path / "afile.txt"
+    afile.write_text("keep me", encoding="utf-8")
+    proc = run_cli("run", "demo", "--output-dir", str(afile))
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        f"fttui: error: --output-dir {afile}: is a file, expected a folder for the run",
+    )
+    assert afile.read_text(encoding="utf-8") == "keep me"
+    blocked = afile / "run"
+    proc = run_cli("run", "demo", "--output-dir", str(blocked), "--set", "training.bf16=true")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"fttui: error: --output-dir {blocked}: cannot create the folder (")
+
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "events.jsonl").write_text("", encoding="utf-8")
+    (finished / "results.toml").write_text("kept", encoding="utf-8")
+    proc = run_cli("run", "demo", "--output-dir", str(finished), "--set", "training.bf16=true")
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        f"fttui: error: --output-dir {finished}: already holds a run (events.jsonl, results.toml); "
+        f"choose a new folder, or continue that run with: fttui resume {finished}",
+    )
+    assert (finished / "events.jsonl").read_text(encoding="utf-8") == ""  # no rejection appended
+    assert (finished / "results.toml").read_text(encoding="utf-8") == "kept"
 
 
 def test_cli_check_accepts_a_good_preset_and_warns_about_fp16_on_cpu():

@@ -115,6 +115,62 @@ def test_missing_split(tmp_path, tokenizer):
     assert str(info.value) == "p.toml: [dataset] eval_split: no split 'dev'; the dataset has: train"
 
 
+GOOD_CSV = "text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(10))
+GOOD_JSONL = "".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n" for i in range(49))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("train.csv", "", "train.csv: no rows"),
+        ("train.csv", "text,label\n", "train.csv: no rows"),
+        ("train.jsonl", "", "train.jsonl: no rows"),
+        (
+            "train.csv",
+            GOOD_CSV + "a,b,c,d\n",
+            "train.csv: cannot read as csv: Error tokenizing data. C error: Expected 2 fields in line 12, saw 4",
+        ),
+        (
+            "train.csv",
+            GOOD_CSV.replace("t1,", "café 1,").encode("latin-1"),
+            "train.csv: cannot read as csv: 'utf-8' codec can't decode byte 0xe9 in position 3: "
+            "invalid continuation byte (save the file as UTF-8)",
+        ),
+        (
+            "train.jsonl",
+            GOOD_JSONL + "{bad json\n",
+            "train.jsonl: cannot read as jsonl: JSON parse error: Missing a name for object member. in row 49",
+        ),
+    ],
+    ids=["empty-csv", "header-only-csv", "empty-jsonl", "ragged-csv", "latin1-csv", "bad-jsonl-line"],
+)
+def test_unreadable_file_names_the_file_and_the_real_cause(tmp_path, capfd, name, content, expected):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    with pytest.raises(data.DataError) as info:
+        data.load_raw(spec(files=str(path)), "p.toml")
+    assert str(info.value) == f"p.toml: [dataset] files: {expected}"
+    # datasets' own "Failed to read file ..." line is the same news: it must not stray onto the terminal.
+    out, err = capfd.readouterr()
+    assert "Failed to" not in out + err
+
+
+def test_unreadable_file_among_several_is_the_one_named(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    good, bad = tmp_path / "a" / "train.csv", tmp_path / "b" / "train.csv"
+    good.write_text(GOOD_CSV, encoding="utf-8")
+    bad.write_text(GOOD_CSV + "a,b,c\n", encoding="utf-8")
+    dev = tmp_path / "dev.csv"
+    dev.write_text("text,label\n", encoding="utf-8")
+    with pytest.raises(data.DataError) as info:
+        data.load_raw(spec(files={"train": [str(good), str(bad)]}), "p.toml")
+    assert str(info.value).startswith(f"p.toml: [dataset] files: {bad}: cannot read as csv: ")  # names clash
+    with pytest.raises(data.DataError) as info:
+        data.load_raw(spec(files={"train": str(good), "dev": str(dev)}), "p.toml")
+    assert str(info.value) == "p.toml: [dataset] files: dev.csv: no rows"
+
+
 def test_glue_tsv_quotes_bom_and_column_mapping(tmp_path, tokenizer):
     # GLUE's MRPC: a byte-order mark before the first header, bare quotes inside sentences.
     lines = [

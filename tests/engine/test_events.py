@@ -330,3 +330,11 @@ def test_stop_command_writes_the_stop_file_without_loading_transformers(tmp_path
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "0 []"  # answered at once, as a shell command should be
     assert (run_dir / STOP_FILE).exists()
+
+
+def test_a_resumed_run_is_listed_by_when_it_first_started():
+    first = dataclasses.replace(_started(2**22 + 12345), time=1000.0)
+    stopped = ev.RunFinished(status="stopped", duration_seconds=10.0)
+    again = dataclasses.replace(_started(2**22 + 12346), time=5000.0, resumed=True)
+    row = RunHistory().extend([first, stopped, again]).summary_row()
+    assert row["started"] == 1000.0

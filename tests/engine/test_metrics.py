@@ -418,3 +418,40 @@ def record_hub_calls(monkeypatch, serves: dict | None = None) -> list:
 
     monkeypatch.setattr(evaluate, "load", load)
     return calls
+
+
+@pytest.mark.parametrize(
+    ("load", "named"),
+    [
+        (["accuracy", "f1"], '"accuracy", "f1" need'),
+        (["pearsonr", "matthews_correlation"], '"matthews_correlation" needs'),
+        (["glue:mrpc"], '"glue:mrpc" needs'),
+    ],
+)
+def test_class_metrics_on_regression_labels_fail_before_any_metric_loads(monkeypatch, load, named):
+    monkeypatch.setattr(evaluate, "load", lambda *a, **k: pytest.fail("loaded a metric"))
+    with pytest.raises(MetricsError) as info:
+        build_metrics({"load": load}, "regression", 1, label_column="score")
+    assert str(info.value) == (
+        f"metrics.load: {named} class labels, but label column 'score' holds numbers to predict (regression); "
+        'use e.g. ["pearsonr", "spearmanr", "mse"]'
+    )
+    with pytest.raises(MetricsError, match="but the labels are numbers to predict"):
+        build_metrics({"load": load}, "regression", 1)  # the column is optional
+
+
+def test_regression_metrics_pass_the_task_check(offline):
+    suite = build_metrics({"load": ["pearsonr", "glue:stsb"]}, "regression", 1)
+    assert suite.names == ["pearsonr", "pearson", "spearmanr"]
+
+
+def test_task_check_knows_every_shipped_metric():
+    from engine import metrics
+    from engine.offline_metrics import fttui_metrics
+
+    for name in fttui_metrics.PLAIN_CONFIGS:
+        assert metrics.needs_class_labels(name) != (name in fttui_metrics.REGRESSION_CONFIGS), name
+    for config in fttui_metrics.GLUE_CONFIGS:
+        assert metrics.needs_class_labels(f"glue:{config}") != (config in fttui_metrics.REGRESSION_CONFIGS)
+    for name in metrics.REGRESSION_SUGGESTION:
+        assert name in fttui_metrics.REGRESSION_CONFIGS

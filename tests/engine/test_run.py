@@ -287,12 +287,37 @@ def test_bad_input_found_late_is_one_line_with_exit_code_2(demo_home, tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
-        "fttui: error: demo (built-in preset): [dataset] text_columns: column 'review' not found in split 'train'; "
+        "fttui: error: --set dataset.text_columns=[\"review\"]: [dataset] text_columns: column 'review' not found in split 'train'; "
         "its columns are: text, label"
     )
     assert "Traceback" not in proc.stdout + proc.stderr
     results = tomllib.loads((tmp_path / "r" / "results.toml").read_text())["results"]
     assert results["status"] == "failed" and "column 'review' not found" in results["error"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            'training.metric_for_best_model="nosuch"',
+            "[training] metric_for_best_model: 'nosuch' is not a metric this run computes; "
+            "expected one of loss, accuracy, f1",
+        ),
+        (
+            "dataset.max_length=100000",
+            "[dataset] max_length: 100000 is longer than this model takes (128 tokens, "
+            "max_position_embeddings); set at most 128",
+        ),
+        ("model.checkpoint=/nonexistent/model", "[model] checkpoint: no such folder: /nonexistent/model"),
+    ],
+)
+def test_values_only_the_data_or_model_can_refute_fail_before_training(
+    demo_home, tmp_path, override, message
+):
+    outcome = runner.run(small_preset(override), run_dir=tmp_path / "r")
+    assert outcome.bad_input and outcome.status == "failed"
+    assert outcome.error == f"--set {override}: {message}"  # named by where the value came from
+    assert not any(isinstance(e, ev.Progress) for e in events_of(tmp_path / "r"))
 
 
 def test_unreachable_hub_fails_fast_with_a_clear_message(demo_home, tmp_path):
@@ -354,3 +379,97 @@ def test_out_of_memory_fails_with_advice(demo_home, tmp_path, monkeypatch):
         "training.per_device_train_batch_size=8",
         "training.gradient_accumulation_steps=2",
     ]
+
+
+def _write_log(run_dir: Path, *events: ev.Event) -> None:
+    run_dir.mkdir(parents=True)
+    log = ev.EventLog(run_dir / ev.EVENTS_FILE)
+    for event in events:
+        log(event)
+    log.close()
+
+
+def _started(run_dir: Path, pid: int) -> ev.RunStarted:
+    import socket
+
+    return ev.RunStarted(
+        run_id=run_dir.name,
+        preset="demo",
+        config={},
+        provenance={},
+        output_dir=str(run_dir),
+        device="CPU",
+        devices=[],
+        pid=pid,
+        host=socket.gethostname(),
+    )
+
+
+def test_resume_names_what_is_wrong_with_the_run_it_was_given(fttui_home):
+    runs = fttui_home / "runs"
+    dead = 2**22 + 12345  # above any pid this box hands out
+    for name in ("20260101-120000-demo-aaaa", "20260101-130000-demo-bbbb"):
+        _write_log(runs / name, _started(runs / name, dead))
+    proc = run_cli("resume", "20260101")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "fttui: error: '20260101' matches 2 runs (20260101-130000-demo-bbbb, 20260101-120000-demo-aaaa); "
+        "give more of the run id"
+    )
+    proc = run_cli("resume", "20260101-12")  # a crashed run, but its preset was never written
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        "fttui: error: run 20260101-120000-demo-aaaa never started (no preset.toml); nothing to resume: "
+        "fix the preset and start a new run",
+    )
+    rejected = runs / "rejected"
+    proc = run_cli("run", "demo", "--set", "training.bf16=true", "--output-dir", str(rejected))
+    assert proc.returncode == 2
+    proc = run_cli("resume", str(rejected))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(
+        "fttui: error: run rejected never started (--set training.bf16=true: [training] bf16:"
+    )
+
+
+def test_a_run_folder_in_use_is_not_trained_into_twice(fttui_home):
+    from engine import paths
+
+    run_dir = fttui_home / "runs" / "20260101-120000-demo-cccc"
+    _write_log(run_dir, _started(run_dir, 2**22 + 12345))
+    (run_dir / "preset.toml").write_text('extends = "demo"\n', encoding="utf-8")
+    with paths.hold_run_folder(run_dir):
+        with pytest.raises(paths.RunFolderBusy):
+            paths.hold_run_folder(run_dir)  # a second claim, even from the same process
+        proc = run_cli("resume", run_dir.name)
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        f"fttui: error: run {run_dir.name} is in use by another fttui process (pid {os.getpid()}); "
+        f"wait for it, or stop it with: fttui stop {run_dir.name}",
+    )
+    assert len(events_of(run_dir)) == 1  # nothing appended while it was held
+    with paths.hold_run_folder(run_dir):  # released on exit: free to claim again
+        pass
+
+
+def test_an_internal_error_before_the_engine_starts_still_leaves_an_explained_run(
+    fttui_home, tmp_path, monkeypatch, capsys
+):
+    from engine import cli
+    from engine.history import load_history
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "_load_preset", broken)
+    run_dir = tmp_path / "r"
+    assert cli.main(["run", "demo", "--output-dir", str(run_dir)]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "Traceback" in err  # a bug in fttui: the traceback is what a report needs
+    assert err.strip().splitlines()[-1] == (
+        "fttui: error: internal error: RuntimeError: boom second line (a bug in fttui: the traceback above helps a report)"
+    )
+    history = load_history(run_dir)
+    assert history.status() == "failed"
+    assert history.finished.error == "internal error: RuntimeError: boom second line"
+    assert "RuntimeError" in history.finished.traceback

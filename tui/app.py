@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from engine import config as cfg
 from engine import launch
-from engine.cli import find_run
+from engine.cli import RunNotFound, locate_run
 from tui import run_recovery
 from tui.messages import MemoryRetryPlanned
 from tui.run_index import RunIndex
@@ -174,10 +174,14 @@ class FineTuneApp(App[int]):
 
     def open_run(self, run_dir: Path, process: subprocess.Popen | None = None, segment: int = 1) -> None:
         """The run's live view; ``process`` (started here) writes the log's ``segment``-th part."""
+        # A notice still up about another run ("Run failed") would read as this run's.
+        self.clear_notifications()
         self.runs_in_view.add(Path(run_dir))
         self.show_over_home(RunScreen(Path(run_dir), process, segment))
 
     def open_results(self, run_dir: Path) -> None:
+        if not (isinstance(self.screen, RunScreen) and self.screen.run_dir == Path(run_dir)):
+            self.clear_notifications()
         self.show_over_home(ResultsScreen(Path(run_dir)))
 
     def start_run(self, setup: RunSetup) -> Path | None:
@@ -196,8 +200,8 @@ class FineTuneApp(App[int]):
         if started is None:
             return None
         run_dir, process = started
-        self.notify(f"{run_dir.name}: training in its own process", title="Run started", markup=False)
         self.open_run(run_dir, process)
+        self.notify(f"{run_dir.name}: training in its own process", title="Run started", markup=False)
         return run_dir
 
     def launch(self, preset_ref: str, **kwargs) -> tuple[Path, subprocess.Popen] | None:
@@ -268,16 +272,16 @@ class FineTuneApp(App[int]):
             return
         _, process = started
         self.resuming[run_dir] = (process, plan.segment)
-        self.notify(
-            f"{run_dir.name}: training goes on in its own process; the live view follows the same log",
-            title="Resuming",
-            markup=False,
-        )
         screen = self.screen
         if isinstance(screen, RunScreen) and screen.run_dir == run_dir:
             screen.watch_process(process, plan.segment)
         else:
             self.open_run(run_dir, process, plan.segment)
+        self.notify(
+            f"{run_dir.name}: training goes on in its own process; the live view follows the same log",
+            title="Resuming",
+            markup=False,
+        )
 
     def retry_with_less_memory(self, run_dir: Path) -> None:
         """Offer a new run of an out-of-memory run's preset with half the batch per device and twice the accumulation."""
@@ -313,8 +317,8 @@ class FineTuneApp(App[int]):
         if started is None:
             return
         run_dir, process = started
-        self.notify(f"{run_dir.name}: {', '.join(plan.changes)}", title="Retry started", markup=False)
         self.open_run(run_dir, process)
+        self.notify(f"{run_dir.name}: {', '.join(plan.changes)}", title="Retry started", markup=False)
 
     @work(thread=True, exit_on_error=False, group="stop-runs", description="Asking the run to stop")
     def request_stops(self, run_dirs: list[Path], exit_message: str | None = None) -> None:
@@ -377,9 +381,10 @@ def run_app(attach: str | None = None) -> int:
     """Open the app (``fttui``), or a run's live view straight away (``fttui attach [RUN]``)."""
     run_dir = None
     if attach is not None:
-        run_dir = find_run(attach)
-        if run_dir is None:
-            print(f"fttui: error: no run '{attach}' (see `fttui runs`)", file=sys.stderr)
+        try:
+            run_dir = locate_run(attach)
+        except RunNotFound as exc:
+            print(f"fttui: error: {exc}", file=sys.stderr)
             return 2
     paint_file = os.environ.get(FIRST_PAINT_ENV)
     app = FineTuneApp(attach=run_dir, first_paint_file=Path(paint_file) if paint_file else None)

@@ -285,13 +285,21 @@ async def test_resizing_keeps_the_live_view_usable(fttui_home: Path):
 
 async def test_command_palette_offers_the_main_actions(fttui_home: Path):
     run_dir = replay_run(fttui_home)
+    live = replay_run(fttui_home, upto=5, live=True, run_id="20260101-130000-demo-live")
     app = FineTuneApp()
     async with app.run_test(size=(100, 32)) as pilot:
-        await pilot.pause()
+        home = app.screen
+        await wait_for(pilot, lambda: home.query_one("#runs").row_count == 2, what="the runs listed")
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        assert "Start run" in titles and "Stop run" in titles
+        assert "Start run" in titles and "Stop run" in titles  # the live run is highlighted (newest)
         assert "Open preset: demo" in titles
-        assert f"Attach run: {run_dir.name}" in titles
+        assert f"Attach run: {run_dir.name}" in titles and f"Attach run: {live.name}" in titles
+        home.query_one("#runs").focus()
+        await pilot.press("down")
+        assert home._highlighted_run() == run_dir
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Stop run" not in titles, "a finished run has nothing to stop"
+        assert home.check_action("stop", ()) is None  # shown dimmed in the footer, does nothing
         app.open_results(run_dir)
         await pilot.pause()
         assert "Export results" in [command.title for command in app.get_system_commands(app.screen)]
@@ -384,3 +392,39 @@ async def test_gpu_memory_per_device_as_sparklines_and_a_table(fttui_home: Path)
             "80.0 GiB",
         ):
             assert expected in table
+
+
+async def test_export_asks_before_overwriting_and_names_the_file_it_could_not_write(
+    fttui_home: Path, tmp_path: Path
+):
+    from textual.widgets import Input
+
+    from tui.screens.export import ExportScreen
+
+    run_dir = replay_run(fttui_home)
+    existing = tmp_path / "kept.toml"
+    existing.write_text("# mine\n", encoding="utf-8")
+    app = FineTuneApp()
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.open_results(run_dir)
+        await pilot.pause()
+        await pilot.press("e")
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        await pilot.press("ctrl+u", *str(existing), "enter")
+        assert app.screen is dialog, "an existing file is not overwritten at the first enter"
+        assert "exists: enter again to overwrite it" in label_text(dialog, "#export-error")
+        assert existing.read_text(encoding="utf-8") == "# mine\n"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), what="the dialog to close")
+        assert "[results]" in existing.read_text(encoding="utf-8")
+
+        await pilot.press("e")
+        dialog = app.screen
+        blocked = tmp_path / "afile" / "out.toml"
+        (tmp_path / "afile").write_text("", encoding="utf-8")
+        dialog.query_one(Input).value = str(blocked)
+        await pilot.press("enter")
+        assert app.screen is dialog
+        shown = label_text(dialog, "#export-error")
+        assert shown.startswith(f"cannot write {blocked}: ") and ".tmp" not in shown and "._" not in shown

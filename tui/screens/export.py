@@ -25,6 +25,7 @@ class ExportScreen(ModalScreen[Path | None]):
         super().__init__()
         self.source = source
         self.default = default
+        self._confirmed: Path | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-dialog", classes="dialog"):
@@ -40,11 +41,22 @@ class ExportScreen(ModalScreen[Path | None]):
         if not text:
             error.update("type a path ending in .toml")
             return
+        target = Path(text).expanduser()
+        if target.is_dir():
+            target = target / self.source.name
+        if target.exists() and target.resolve() != self.source.resolve() and self._confirmed != target:
+            # Enter again on the same path is the confirmation; any other path asks anew.
+            self._confirmed = target
+            error.update(Content(f"{target} exists: enter again to overwrite it, or change the path"))
+            return
         try:
-            written = export_results(self.source, Path(text))
+            written = export_results(self.source, target)
         except (ValueError, OSError, PresetError) as exc:
+            # Name the file the user asked for, not the temporary file the atomic write used.
             message = (
-                f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+                f"cannot write {target}: {exc.strerror}"
+                if isinstance(exc, OSError) and exc.strerror
+                else str(exc)
             )
             error.update(Content(message))
             self.notify(message, title="Export failed", severity="error", markup=False)

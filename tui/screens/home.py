@@ -106,8 +106,9 @@ run from its last checkpoint.
 
     def __init__(self) -> None:
         super().__init__()
-        # Run folders (as table keys) that can be resumed, from the last listing.
+        # Run folders (as table keys) that can be resumed, and those running, from the last listing.
         self._resumable: set[str] = set()
+        self._running: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -204,9 +205,10 @@ run from its last checkpoint.
             if highlighted in keys:
                 table.move_cursor(row=keys.index(highlighted))
         resumable = {str(d) for d in message.resumable}
-        if resumable != self._resumable:
-            self._resumable = resumable
-            self.refresh_bindings()
+        running = {str(d) for d, row in message.rows if row["status"] == "running"}
+        if resumable != self._resumable or running != self._running:
+            self._resumable, self._running = resumable, running
+            self._refresh_footer()
         hint = self.query_one("#runs-hint", Label)
         hint.update(
             "" if keys else f"no runs yet in {paths.runs_dir()}: highlight a preset and press s to start one"
@@ -261,7 +263,15 @@ run from its last checkpoint.
 
     @on(DataTable.RowHighlighted, "#runs")
     def _run_highlighted(self) -> None:
-        self.refresh_bindings()
+        self._refresh_footer()
+
+    def _refresh_footer(self) -> None:
+        """Which run keys apply changed. Under another screen, or while the app closes, the
+        footer is not ours to redraw (Textual fails on an empty screen stack); coming back to
+        home lists the runs, and redraws it, again."""
+        stack = self.app.screen_stack
+        if stack and stack[-1] is self:
+            self.refresh_bindings()
 
     @on(DataTable.RowSelected, "#runs")
     def _run_selected(self, event: DataTable.RowSelected) -> None:
@@ -291,6 +301,10 @@ run from its last checkpoint.
         self.list_runs()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            # Shown but dimmed when the highlighted run is not running: the key stays discoverable.
+            run_dir = self._highlighted_run()
+            return True if run_dir is not None and str(run_dir) in self._running else None
         if action == "resume":
             if not self._resumable:
                 return False
@@ -317,13 +331,13 @@ run from its last checkpoint.
                 lambda: self.app.start_run(RunSetup.for_preset(name)),
             )
         run_dir = self._highlighted_run()
-        if run_dir is not None:
+        if run_dir is not None and self.check_action("stop", ()):
             yield SystemCommand(
                 "Stop run", f"Ask {run_dir.name} to stop gracefully", lambda: self.app.stop_run(run_dir)
             )
-            if self.check_action("resume", ()):
-                yield SystemCommand(
-                    "Resume run",
-                    f"Continue {run_dir.name} from its last checkpoint",
-                    lambda: self.app.resume_run(run_dir),
-                )
+        if run_dir is not None and self.check_action("resume", ()):
+            yield SystemCommand(
+                "Resume run",
+                f"Continue {run_dir.name} from its last checkpoint",
+                lambda: self.app.resume_run(run_dir),
+            )

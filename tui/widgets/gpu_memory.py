@@ -32,6 +32,7 @@ class MemoryView:
     series: tuple[tuple[str, tuple[int, ...]], ...] = ()
     latest: tuple[DeviceMemory, ...] = ()
     sampled: bool = False
+    ended: bool = False
 
     @classmethod
     def from_history(cls, history: RunHistory) -> MemoryView:
@@ -49,6 +50,7 @@ class MemoryView:
                 for key, dev in latest.items()
             ),
             sampled=bool(history.memory),
+            ended=history.finished is not None,
         )
 
 
@@ -86,7 +88,11 @@ class GpuMemoryPanel(Widget):
         no_gpu = view.sampled and not view.latest
         self.set_class(no_gpu, "-no-gpu")
         if not view.sampled:
-            note.update("waiting for the first memory sample…")
+            note.update(
+                "no memory sample: the run ended before training"
+                if view.ended
+                else "waiting for the first memory sample…"
+            )
         elif no_gpu:
             note.update(NO_GPU)
         else:

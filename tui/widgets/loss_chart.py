@@ -71,6 +71,7 @@ def plot_lines(
     width: int,
     height: int,
     styles: dict[str, Style],
+    empty_note: str = "waiting for the first logged loss…",
 ) -> list[Text]:
     """``height`` lines of ``width`` cells: y-axis labels, the plot, an x axis with epoch ticks and step labels."""
     blank = [Text(" " * width) for _ in range(height)]
@@ -80,8 +81,7 @@ def plot_lines(
     if height < 4 or width < 16:
         return blank
     if not values:
-        note = "waiting for the first logged loss…"
-        blank[height // 2] = Text(note.center(width)[:width], style=styles["axis"])
+        blank[height // 2] = Text(empty_note.center(width)[:width], style=styles["axis"])
         return blank
 
     low, high = min(values), max(values)
@@ -199,6 +199,7 @@ class LossChart(Widget):
         self.epoch_steps: tuple[float, ...] = ()
         self.x_max = 0.0
         self._source: RunHistory | None = None
+        self._ended = False
         self._evaluations_seen = 0
         self._cache_key: tuple | None = None
         self._cache: Text = Text()
@@ -222,7 +223,8 @@ class LossChart(Widget):
         else:
             self.epoch_steps = tuple(float(e.step) for e in history.evaluations)
         self.x_max = float(history.total_steps or 0)
-        self.shape = (len(self.train), self._evaluations_seen, self.epoch_steps, self.x_max)
+        self._ended = history.finished is not None
+        self.shape = (len(self.train), self._evaluations_seen, self.epoch_steps, self.x_max, self._ended)
 
     def render(self) -> RenderResult:
         width, height = self.content_size
@@ -232,7 +234,14 @@ class LossChart(Widget):
                 name: self.get_component_rich_style(f"loss-chart--{name}", partial=True)
                 for name in ("train", "eval", "axis", "epoch")
             }
-            lines = plot_lines(self.train, self.evals, self.epoch_steps, self.x_max, width, height, styles)
+            note = (
+                "no loss was logged: the run ended first"
+                if self._ended
+                else "waiting for the first logged loss…"
+            )
+            lines = plot_lines(
+                self.train, self.evals, self.epoch_steps, self.x_max, width, height, styles, note
+            )
             self._cache = Text("\n").join(lines)
             self._cache_key = key
         return self._cache

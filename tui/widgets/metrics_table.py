@@ -29,11 +29,21 @@ class MetricsTable(Static):
 
     def show(self, history: RunHistory) -> None:
         self._history = history
-        self.table_key = (id(history), len(history.evaluations), history.headline_metric)
+        self.table_key = (
+            id(history),
+            len(history.evaluations),
+            history.headline_metric,
+            history.finished is not None,
+        )
 
     def watch_table_key(self, key: tuple) -> None:
         history = self._history
         if history is None or not history.evaluations:
-            self.update("no evaluation yet: metrics appear after the first epoch")
+            ended = history is not None and history.finished is not None
+            self.update(
+                "no evaluation: the run ended before its first one"
+                if ended
+                else "no evaluation yet: metrics appear after the first epoch"
+            )
             return
         self.update(metrics_table(history))

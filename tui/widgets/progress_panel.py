@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
-from engine.console import fmt_duration
+from engine.console import fmt_duration, fmt_number
 from engine.history import RunHistory
 
 STATUS_MARKS = {
@@ -107,7 +107,9 @@ class TrainingProgress(Widget):
         bar = self.query_one("#bar", ProgressBar)
         if view.total_steps:
             bar.update(total=view.total_steps, progress=view.step)
-        epochs = f" · epoch {view.epoch:.2f}/{view.num_epochs:g}" if view.num_epochs else ""
+        elif view.status not in ("running", "unknown"):
+            bar.update(total=1, progress=0)  # ended before a plan: an empty bar, not a busy one
+        epochs = f" · epoch {view.epoch:.2f}/{fmt_number(view.num_epochs)}" if view.num_epochs else ""
         steps = f"step {view.step}/{view.total_steps}" if view.total_steps else "step --"
         self.query_one("#step-figures", Label).update(steps + epochs)
         # An ended run has nothing left to wait for: its ETA would be a stale promise.

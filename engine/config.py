@@ -528,6 +528,15 @@ def validate(preset: Preset, *, check_training: bool = True) -> None:
             'missing; name the text column(s), e.g. ["sentence1", "sentence2"]',
             key="[dataset] text_columns",
         )
+    label = ds.get("label_column", "label")
+    if isinstance(ds.get("text_columns"), list) and label in ds["text_columns"]:
+        # The model would read the answer in its input: perfect scores that mean nothing.
+        _fail(
+            preset,
+            "dataset",
+            "text_columns",
+            f"'{label}' is also the label column; the model would read the answer in its input",
+        )
     if has_files:
         _check_files(preset)
     if "eval_fraction" in ds:

@@ -357,6 +357,14 @@ def prepare_loaded(raw: DatasetDict, ds: dict[str, Any], source: str, tokenizer:
 
     fraction = ds.get("eval_fraction")
     if fraction:
+        # datasets holds out ceil(share x rows); with nothing left to train on it says only
+        # "the resulting train set will be empty".
+        if math.ceil(len(train) * fraction) >= len(train):
+            raise _err(
+                source,
+                "eval_fraction",
+                f"{fraction:g} of {len(train)} rows leaves no rows to train on; choose a smaller share",
+            )
         seed = ds.get("split_seed", 42)
         stratify = "label" if labels.task == "classification" else None
         try:

@@ -418,6 +418,13 @@ def test_values_that_would_fail_mid_run_are_caught_first(override, message):
     assert error_of("demo", override) == f"--set {override}: {message}"
 
 
+def test_the_label_column_cannot_also_be_a_text_column():
+    assert error_of("demo", 'dataset.text_columns=["text", "label"]') == (
+        '--set dataset.text_columns=["text", "label"]: [dataset] text_columns: \'label\' is also the label '
+        "column; the model would read the answer in its input"
+    )
+
+
 def test_save_best_needs_evaluation(tmp_path):
     path = write(
         tmp_path,

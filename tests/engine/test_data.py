@@ -115,6 +115,17 @@ def test_missing_split(tmp_path, tokenizer):
     assert str(info.value) == "p.toml: [dataset] eval_split: no split 'dev'; the dataset has: train"
 
 
+def test_an_eval_share_that_leaves_nothing_to_train_on(tmp_path, tokenizer):
+    path = write_csv(tmp_path / "t.csv", ["text", "label"], [["a", 0], ["b", 1], ["c", 0], ["d", 1]])
+    with pytest.raises(data.DataError) as info:
+        data.prepare(spec(files=path, eval_fraction=0.9), "p.toml", tokenizer)
+    assert str(info.value) == (
+        "p.toml: [dataset] eval_fraction: 0.9 of 4 rows leaves no rows to train on; choose a smaller share"
+    )
+    small = data.prepare(spec(files=path, eval_fraction=0.1), "p.toml", tokenizer)
+    assert (len(small.train), len(small.eval)) == (3, 1)  # datasets holds out ceil(0.4) = 1 row
+
+
 GOOD_CSV = "text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(10))
 GOOD_JSONL = "".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n" for i in range(49))
 

@@ -278,6 +278,8 @@ async def test_resizing_keeps_the_live_view_usable(fttui_home: Path):
         assert screen.has_class("-narrow")
         assert chart.region.width >= 70 and chart.region.right <= 80
         assert screen.query_one("Footer").region.y == 23
+        # The per-epoch metrics start on screen, above the footer, without scrolling.
+        assert screen.query_one(MetricsTable).region.y + 3 < 23
         await pilot.resize_terminal(120, 40)
         await pilot.pause(0.2)
         assert not screen.has_class("-narrow")

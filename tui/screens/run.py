@@ -37,6 +37,7 @@ ENDED = ("completed", "stopped", "failed", "crashed")
 MAX_BATCH = 2000
 LIVENESS_SECONDS = 3.0
 NARROW_WIDTH = 100
+SHORT_HEIGHT = 32
 
 
 def launch_failure(run_dir: Path, code: int) -> str:
@@ -163,6 +164,9 @@ offers `m`: a new run with half the batch per device and twice the gradient accu
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW_WIDTH, "-narrow")
+        # At 80x24 the per-epoch metrics must start on screen: a shorter chart, and no
+        # sparkline (the chart above draws the same losses).
+        self.set_class(self.size.height < SHORT_HEIGHT, "-short")
 
     def watch_process(self, process: subprocess.Popen, segment: int) -> None:
         """Follow a resume of this run started from here: its process writes the log's ``segment``-th part."""

@@ -23,7 +23,7 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from engine import config as cfg
-from engine import launch
+from engine import launch, paths
 from engine.cli import RunNotFound, locate_run
 from tui import run_recovery
 from tui.messages import MemoryRetryPlanned
@@ -352,6 +352,19 @@ class FineTuneApp(App[int]):
                 self.exit(0, message=f"left running: {names} (see `fttui runs`, `fttui attach`)")
 
         self.push_screen(QuitScreen(live, self.run_index), decide)
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """The palette's "Screenshot": into fttui's own folder, which exists on any box, where
+        Textual's default (a Downloads folder) often does not on a server reached over SSH."""
+        if path is None:
+            folder = paths.home() / "screenshots"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.notify(f"cannot create {folder}: {exc.strerror}", severity="error", markup=False)
+                return
+            path = str(folder)
+        self.deliver_screenshot(filename, path)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -430,3 +430,13 @@ async def test_export_asks_before_overwriting_and_names_the_file_it_could_not_wr
         assert app.screen is dialog
         shown = label_text(dialog, "#export-error")
         assert shown.startswith(f"cannot write {blocked}: ") and ".tmp" not in shown and "._" not in shown
+
+
+async def test_the_palette_screenshot_lands_in_fttuis_own_folder(fttui_home: Path):
+    app = FineTuneApp()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        app.action_screenshot()
+        folder = fttui_home / "screenshots"
+        await wait_for(pilot, lambda: folder.is_dir() and any(folder.glob("*.svg")), what="the screenshot")
+    assert "fttui" in next(folder.glob("*.svg")).read_text(encoding="utf-8")

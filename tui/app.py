@@ -387,7 +387,15 @@ class FineTuneApp(App[int]):
                 f"{row['status']} {progress} · preset {row['preset']}",
                 partial(self.open_run, run_dir),
             )
-        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "Keys and what this screen shows (also ? or F1)", self.action_help)
+        yield SystemCommand(
+            "Quit", "Quit fttui; while a run is live, asks whether to stop it", self.action_request_quit
+        )
+        for command in super().get_system_commands(screen):
+            # Textual's "Quit" would skip the question about live runs; its key panel docks
+            # beside the screen and Esc does not close it (fttui's help lists the same keys).
+            if command.title not in ("Keys", "Quit"):
+                yield command
 
 
 def run_app(attach: str | None = None) -> int:

@@ -242,6 +242,11 @@ async def test_quitting_while_live_asks_and_leaving_keeps_the_run(fttui_home: Pa
         assert isinstance(app.screen, QuitScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, RunScreen)
+        quit_command = next(c for c in app.get_system_commands(app.screen) if c.title == "Quit")
+        quit_command.callback()  # the palette's Quit asks too
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("escape")
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, QuitScreen)
         await pilot.press("l")
@@ -294,7 +299,7 @@ async def test_command_palette_offers_the_main_actions(fttui_home: Path):
         await wait_for(pilot, lambda: home.query_one("#runs").row_count == 2, what="the runs listed")
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Start run" in titles and "Stop run" in titles  # the live run is highlighted (newest)
-        assert "Open preset: demo" in titles
+        assert "Open preset: demo" in titles and "Help" in titles and "Keys" not in titles
         assert f"Attach run: {run_dir.name}" in titles and f"Attach run: {live.name}" in titles
         home.query_one("#runs").focus()
         await pilot.press("down")

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from tui.screens.model import ModelScreen
 from tui.screens.quit_confirm import QuitScreen
 from tui.screens.results import ResultsScreen
 from tui.screens.run import RunScreen
+from tui.screens.setup import SetupScreen
 
 # For the benchmark: when set, the app writes the wall-clock time of its first frame to
 # this file and exits (see tests/benchmarks/bench_tui.py).
@@ -187,9 +188,13 @@ class FineTuneApp(App[int]):
     def start_run(self, setup: RunSetup) -> Path | None:
         """Start the setup's preset in a process of its own and show its live view."""
         try:
-            setup.resolve()
+            preset = setup.resolve()
         except cfg.PresetError as exc:
             self.notify(str(exc), title="Cannot start the run", severity="error", timeout=10, markup=False)
+            return None
+        # What only this machine can refute (bf16 without a GPU), when the setup screens asked it.
+        for problem in setup.start_problems(preset):
+            self.notify(problem, title="Cannot start the run", severity="error", timeout=10, markup=False)
             return None
         started = self.launch(
             setup.preset_ref,
@@ -376,16 +381,25 @@ class FineTuneApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from getattr(screen, "palette_commands", lambda: ())()
-        yield SystemCommand("Home", "Presets and runs", self.go_home)
+
+        def leaving(go: Callable[[], object]) -> Callable[[], object]:
+            # Setup with unsaved edits asks before the palette takes the user elsewhere, as Esc does.
+            if isinstance(screen, SetupScreen) and screen.setup.unsaved:
+                return partial(screen.confirm_discard, go)
+            return go
+
+        yield SystemCommand("Home", "Presets and runs", leaving(self.go_home))
         presets = {**cfg.builtin_presets(), **cfg.user_presets()}
         for name, path in presets.items():
-            yield SystemCommand(f"Open preset: {name}", cfg.describe(path), partial(self.open_preset, name))
+            yield SystemCommand(
+                f"Open preset: {name}", cfg.describe(path), leaving(partial(self.open_preset, name))
+            )
         for run_dir, row in self.run_index.summaries(limit=15):
             progress = f"{row['step']}/{row['total_steps']}" if row["total_steps"] else ""
             yield SystemCommand(
                 f"Attach run: {run_dir.name}",
                 f"{row['status']} {progress} · preset {row['preset']}",
-                partial(self.open_run, run_dir),
+                leaving(partial(self.open_run, run_dir)),
             )
         yield SystemCommand("Help", "Keys and what this screen shows (also ? or F1)", self.action_help)
         yield SystemCommand(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from engine import config as cfg
 from engine import paths
 
 PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_MISSING = object()
 
 
 def toml_value(value: Any) -> str:
@@ -51,6 +54,10 @@ class RunSetup:
     nproc_per_node: int = 1
     # The last dataset preview, shared by the dataset and model screens.
     preview: Any = None
+    # The edits as last saved to a user preset (None: never saved): leaving asks only about newer ones.
+    saved_edits: dict[str, Any] | None = None
+    # (CUDA available, bfloat16 supported) once a setup screen has asked ``engine.gpu``; None until then.
+    device: tuple[bool, bool] | None = None
 
     @classmethod
     def for_preset(cls, name: str) -> RunSetup:
@@ -59,23 +66,63 @@ class RunSetup:
     def edit_strings(self) -> list[str]:
         return [f"{key}={toml_value(value)}" for key, value in self.edits.items()]
 
-    def resolve(self, extra: dict[str, Any] | None = None) -> cfg.Preset:
-        """The effective preset (light validation only: no transformers import). Raises ``PresetError``."""
-        edits = dict(self.edits, **(extra or {}))
+    def resolve(self, extra: dict[str, Any] | None = None, without: Iterable[str] = ()) -> cfg.Preset:
+        """The effective preset (light validation only: no transformers import). Raises ``PresetError``.
+
+        ``extra``: edits to try on top; ``without``: edits to leave out.
+        """
+        edits = {k: v for k, v in self.edits.items() if k not in set(without)}
+        edits.update(extra or {})
         strings = [f"{key}={toml_value(value)}" for key, value in edits.items()]
         return cfg.resolve(self.preset_ref, edit_overrides=strings, check_training=False)
 
-    def try_edits(self, changes: dict[str, Any]) -> str | None:
-        """Record edits together if the preset still resolves with them; else change nothing and say why."""
+    def try_edits(self, changes: dict[str, Any], drop: Iterable[str] = ()) -> str | None:
+        """Record edits together (dropping the ``drop`` ones) if the preset still resolves; else change nothing and say why."""
+        drop = [key for key in drop if key not in changes]
         try:
-            self.resolve(changes)
+            self.resolve(changes, without=drop)
         except cfg.PresetError as exc:
             return str(exc)
+        for key in drop:
+            self.edits.pop(key, None)
         self.edits.update(changes)
+        self.drop_no_ops(changes)
         return None
+
+    def drop_no_ops(self, keys: Iterable[str]) -> None:
+        """Forget the edits among ``keys`` that set what the preset already has: they change nothing."""
+        try:
+            edited = self.resolve()
+        except cfg.PresetError:
+            return
+        for key in list(keys):
+            if key not in self.edits:
+                continue
+            try:
+                before = self.resolve(without=[key])
+            except cfg.PresetError:
+                continue
+            if _same(_value_at(edited, key), _value_at(before, key)):
+                del self.edits[key]
 
     def drop_edit(self, key: str) -> None:
         self.edits.pop(key, None)
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether leaving now would lose edits (made, and not saved as they are)."""
+        return bool(self.edits) and self.edits != (self.saved_edits or {})
+
+    def start_problems(self, preset: cfg.Preset) -> list[str]:
+        """What stops ``preset`` from running on this machine that preset validation lets through (bf16 without a GPU)."""
+        if self.device is None:
+            return []
+        cuda_available, bf16_supported = self.device
+        try:
+            cfg.check_device(preset, cuda_available=cuda_available, bf16_supported=bf16_supported)
+        except cfg.PresetError as exc:
+            return [str(exc)]
+        return []
 
     def command(self) -> str:
         """The headless command that runs the same thing (edits shown as ``--set``)."""
@@ -109,4 +156,21 @@ class RunSetup:
         atomic_write_toml(
             path, data, header=f"fttui user preset, saved from the app (extends {self.preset_ref})."
         )
+        self.saved_edits = copy.deepcopy(self.edits)
         return path
+
+
+def _value_at(preset: cfg.Preset, key: str) -> Any:
+    table, sub = key.split(".", 1)
+    return getattr(preset, table).get(sub, _MISSING)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as settings: a blank string clears a key, so it is the same as no value at all."""
+
+    def blank(value: Any) -> bool:
+        return value is _MISSING or value is None or (isinstance(value, str) and not value)
+
+    if blank(a) or blank(b):
+        return blank(a) and blank(b)
+    return type(a) is type(b) and a == b

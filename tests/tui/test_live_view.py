@@ -443,5 +443,9 @@ async def test_the_palette_screenshot_lands_in_fttuis_own_folder(fttui_home: Pat
         await pilot.pause()
         app.action_screenshot()
         folder = fttui_home / "screenshots"
-        await wait_for(pilot, lambda: folder.is_dir() and any(folder.glob("*.svg")), what="the screenshot")
+
+        def written() -> bool:
+            return any(p.stat().st_size > 0 for p in folder.glob("*.svg")) if folder.is_dir() else False
+
+        await wait_for(pilot, written, what="the screenshot")
     assert "fttui" in next(folder.glob("*.svg")).read_text(encoding="utf-8")

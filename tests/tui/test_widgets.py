@@ -108,13 +108,13 @@ def test_setup_edits_resolve_show_provenance_and_the_equivalent_command(fttui_ho
 
 def test_setup_saves_a_user_preset_that_extends_its_base(fttui_home: Path):
     setup = RunSetup.for_preset("demo")
-    setup.try_edits({"training.num_train_epochs": 1, "dataset.text_columns": ["text"]})
+    setup.try_edits({"training.num_train_epochs": 1, "dataset.max_length": 32})
     path = setup.save_as("my-demo")
     assert path == fttui_home / "presets" / "my-demo.toml"
     data = tomllib.loads(path.read_text())
     assert data["extends"] == "demo"
     assert data["training"] == {"num_train_epochs": 1}
-    assert data["dataset"] == {"text_columns": ["text"]}
+    assert data["dataset"] == {"max_length": 32}
     assert RunSetup.for_preset("my-demo").resolve().training["num_train_epochs"] == 1
     with pytest.raises(ValueError, match="extend itself"):
         setup.save_as("demo")

@@ -73,7 +73,9 @@ class ArgumentsScreen(SetupScreen):
     HELP = """\
 **Arguments.** The `[training]` table maps onto `transformers.TrainingArguments`: every
 field is here, common ones first; type in the search box to find any by name or help.
-Enter on a field edits it; values are checked as you type and enter applies them. The
+Enter on a field edits it; values are checked as you type (and against this machine: bf16
+needs a GPU with bfloat16) and apply on enter or when you leave the box; escape undoes
+them, delete drops your edit of the highlighted field. The
 *from* column says where each value comes from (preset, fttui default, screen edit).
 *Processes per node* launches the run through torchrun with that many processes (one per
 GPU; 1 is a plain single process). The command at the bottom runs the same thing headless.
@@ -88,10 +90,12 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
             id="arguments.search",
             tooltip="Search all fields by name or help text",
         ),
+        # Out of the footer, which must fit 80 columns with Help in it; help and the palette list it.
         Binding(
             "delete",
             "reset_field",
             "Reset field",
+            show=False,
             id="arguments.reset",
             tooltip="Drop your edit of the highlighted field",
         ),
@@ -117,12 +121,8 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
                 yield Label("", id="field-help")
                 with Horizontal(classes="form-row"):
                     yield Label("value", classes="field-label")
-                    yield Input(
-                        id="field-value",
-                        placeholder="enter on a field to edit it",
-                        compact=True,
-                        disabled=True,
-                    )
+                    yield Input(id="field-value", placeholder="(not set)", compact=True, disabled=True)
+                    yield Label("enter: edit", id="field-hint", classes="dim")
                 yield Label("", id="setup-error", classes="field-error")
             with Horizontal(id="launch-row", classes="form-row"):
                 yield Label("processes per node", classes="field-label")
@@ -150,9 +150,11 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
         self.fill_table()
         self.show_command()
         self.load_fields()
+        if self.setup.device is None:
+            self.probe_device()
 
     def focus_main(self) -> None:
-        self.query_one("#fields").focus()
+        self.set_focus(self.query_one("#fields"))
 
     # -- the fields ----------------------------------------------------------------------------
 
@@ -180,6 +182,12 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
         self.query_one("#fields", DataTable).loading = False
         self.fill_table()
         self.show_field(self.highlighted())
+
+    def on_setup_screen_device_probed(self, message: SetupScreen.DeviceProbed) -> None:
+        super().on_setup_screen_device_probed(message)
+        # A preset that cannot run here (bf16 without a GPU) says so now, not when the run fails.
+        if self.editing is None:
+            self.clear_error()
 
     def on_lookup_failed(self, message: LookupFailed) -> None:
         self.query_one("#fields", DataTable).loading = False
@@ -235,8 +243,16 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
         self.show_field(str(event.row_key.value))
 
     def show_field(self, name: str | None) -> None:
+        """The highlighted field's name, help and value in force; an edit of another field is abandoned."""
         title = self.query_one("#field-name", Label)
         help_text = self.query_one("#field-help", Label)
+        editor = self.query_one("#field-value", Input)
+        if not (name is not None and name == self.editing and editor in self.typed_fields()):
+            self.close_editor()
+            preset = self.effective_preset()
+            value = self.value_and_source(preset, name)[0] if preset is not None and name else None
+            with self.prevent(Input.Changed):
+                editor.value = shown_value(value)
         if name is None:
             title.update("no field matches the search")
             help_text.update("")
@@ -281,14 +297,28 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
         if preset is None:
             return
         self.editing = name
-        value, _ = self.value_and_source(preset, name)
         editor = self.query_one("#field-value", Input)
         editor.disabled = False
         with self.prevent(Input.Changed):
-            editor.value = shown_value(value)
-        editor.border_title = name
+            editor.value = self.value_in_force(name)
         editor.focus()
-        self.show_error("")
+        self.query_one("#field-hint", Label).update("enter: apply · esc: undo")
+        self.clear_error()
+
+    def value_in_force(self, name: str) -> str:
+        preset = self.effective_preset()
+        return shown_value(self.value_and_source(preset, name)[0]) if preset is not None else ""
+
+    def close_editor(self) -> None:
+        """Back to showing the highlighted field's value; a pending error about the edit goes with it."""
+        editor = self.query_one("#field-value", Input)
+        had_error = self.editing is not None and editor.has_class("-invalid")
+        self.editing = None
+        editor.set_class(False, "-invalid")
+        editor.disabled = True
+        self.query_one("#field-hint", Label).update("enter: edit")
+        if had_error:
+            self.clear_error()
 
     def problem_with(self, name: str, text: str) -> str | None:
         """Why ``text`` is not a valid value for field ``name`` (the engine's own check), or None."""
@@ -296,50 +326,98 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
             return None
         return cfg.check_training_value(name, parse_value(text))
 
+    def device_problem(self, changes: dict[str, Any]) -> str | None:
+        """Why the setup with ``changes`` cannot run on this machine (once known), in the engine's words."""
+        if self.setup.device is None:
+            return None
+        cuda_available, bf16_supported = self.setup.device
+        try:
+            preset = self.setup.resolve(changes)
+            cfg.check_device(preset, cuda_available=cuda_available, bf16_supported=bf16_supported)
+        except cfg.PresetError as exc:
+            return str(exc)
+        return None
+
     @on(Input.Changed, "#field-value")
     def _check_typed(self, event: Input.Changed) -> None:
         if self.editing is None:
             return
-        problem = self.problem_with(self.editing, event.value.strip())
-        event.input.set_class(problem is not None, "-invalid")
-        self.show_error(f"[training] {self.editing}: {problem}" if problem else "")
+        text = event.value.strip()
+        problem = self.problem_with(self.editing, text)
+        message = f"[training] {self.editing}: {problem}" if problem else None
+        if message is None and text:
+            message = self.device_problem({f"training.{self.editing}": parse_value(text)})
+        event.input.set_class(message is not None, "-invalid")
+        if message:
+            self.show_error(message)
+        else:
+            self.clear_error()
 
     @on(Input.Submitted, "#field-value")
     def _apply_value(self, event: Input.Submitted) -> None:
-        name, text = self.editing, event.value.strip()
+        self.apply_field(event.input, move_on=True)
+
+    def typed_fields(self) -> list[Input]:
+        editor = self.query_one("#field-value", Input)
+        nproc = self.query_one("#nproc", Input)
+        typed = []
+        if self.editing is not None and editor.value.strip() != self.value_in_force(self.editing).strip():
+            typed.append(editor)
+        if nproc.value.strip() != str(self.setup.nproc_per_node):
+            typed.append(nproc)
+        return typed
+
+    def apply_field(self, field: Input, *, quiet: bool = False, move_on: bool = False) -> bool:
+        if field.id == "nproc":
+            if not self.apply_processes(quiet=quiet):
+                return False
+            if move_on:
+                self.focus_main()
+            return True
+        name, text = self.editing, field.value.strip()
         if name is None:
-            return
+            return True
+        key = f"training.{name}"
         if not text:
-            self.setup.drop_edit(f"training.{name}")
-            self._edited()
-            return
+            self.setup.drop_edit(key)
+            self._edited(move_on)
+            return True
         problem = self.problem_with(name, text)
         if problem:
-            message = f"[training] {name}: {problem}"
-            self.show_error(message)
-            self.notify(message, title="Not applied", severity="error", markup=False)
-            return
-        key, value = f"training.{name}", parse_value(text)
+            if not quiet:
+                field.set_class(True, "-invalid")
+                self.refuse(f"[training] {name}: {problem}", "Not applied")
+            return False
+        value = parse_value(text)
         try:
             # Rules across fields (load_best_model_at_end needs matching strategies...) need the whole preset.
             cfg.validate_training(self.setup.resolve({key: value}))
         except cfg.PresetError as exc:
-            self.show_error(str(exc))
-            self.notify(str(exc), title="Not applied", severity="error", timeout=10, markup=False)
-            return
-        self.setup.edits[key] = value
-        self._edited()
+            if not quiet:
+                field.set_class(True, "-invalid")
+                self.refuse(str(exc), "Not applied")
+            return False
+        device = self.device_problem({key: value})
+        if device:
+            if not quiet:
+                field.set_class(True, "-invalid")
+                self.refuse(device, "Not applied")
+            return False
+        self.setup.try_edits({key: value})
+        self._edited(move_on)
+        return True
 
-    def _edited(self) -> None:
-        editor = self.query_one("#field-value", Input)
-        editor.set_class(False, "-invalid")
-        self.editing = None
-        editor.disabled = True
-        self.show_error("")
+    def _edited(self, move_on: bool = True) -> None:
+        # Applied from inside the box (ctrl+r, ctrl+s): the box is closing, so focus goes back to the table.
+        move_on = move_on or self.focused is self.query_one("#field-value", Input)
+        self.close_editor()
+        self.clear_error()
         self.show_steps()
         self.fill_table()
+        self.show_field(self.highlighted())
         self.show_command()
-        self.focus_main()
+        if move_on:
+            self.focus_main()
 
     # -- processes per node ----------------------------------------------------------------------
 
@@ -347,34 +425,31 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
     def _check_processes(self, event: Input.Changed) -> None:
         problem = processes_problem(event.value.strip())
         event.input.set_class(problem is not None, "-invalid")
-        self.show_error(problem or "")
+        if problem:
+            self.show_error(problem)
+        else:
+            self.clear_error()
 
     @on(Input.Submitted, "#nproc")
     def _apply_processes(self, event: Input.Submitted) -> None:
-        if self.apply_processes():
-            self.focus_main()
+        self.apply_field(event.input, move_on=True)
 
-    def apply_processes(self) -> bool:
+    def apply_processes(self, quiet: bool = False) -> bool:
         """Take the typed number of processes; False (and why, inline and as a notification) if it is not one."""
         field = self.query_one("#nproc", Input)
         text = field.value.strip()
         problem = processes_problem(text)
         if problem:
-            self.show_error(problem)
-            self.notify(problem, title="Not applied", severity="error", markup=False)
+            if not quiet:
+                self.refuse(problem, "Not applied")
             return False
         self.setup.nproc_per_node = int(text or 1)
         with self.prevent(Input.Changed):
             field.value = str(self.setup.nproc_per_node)
         field.set_class(False, "-invalid")
-        self.show_error("")
+        self.clear_error()
         self.show_command()
         return True
-
-    def action_start_run(self) -> None:
-        # A number typed but not yet applied is what the user means to run with.
-        if self.apply_processes():
-            super().action_start_run()
 
     def action_processes(self) -> None:
         self.query_one("#nproc", Input).focus()
@@ -400,21 +475,14 @@ GPU; 1 is a plain single process). The command at the bottom runs the same thing
             self._edited()
             self.notify(f"{name}: back to the preset's value", title="Edit dropped", markup=False)
 
-    def action_back(self) -> None:
-        editor = self.query_one("#field-value", Input)
-        nproc = self.query_one("#nproc", Input)
-        if self.focused is nproc:
-            # Leaving drops what was typed; the command below shows the number in force.
+    def revert_field(self, field: Input) -> None:
+        # Escape drops what was typed; the table and the command show the values in force.
+        if field.id == "nproc":
             with self.prevent(Input.Changed):
-                nproc.value = str(self.setup.nproc_per_node)
-            nproc.set_class(False, "-invalid")
-            self.show_error("")
-        if self.focused is not editor:
-            super().action_back()
-            return
-        # Leaving the editor drops what was typed; the table still shows the value in force.
-        self.editing = None
-        editor.set_class(False, "-invalid")
-        self.show_error("")
-        self.focus_main()
-        editor.disabled = True
+                field.value = str(self.setup.nproc_per_node)
+            field.set_class(False, "-invalid")
+            self.clear_error()
+        elif field.id == "field-value":
+            self.close_editor()
+            self.show_field(self.highlighted())
+            self.clear_error()

@@ -13,23 +13,63 @@ from textual.content import Content
 from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
+from engine import config as cfg
 from engine.console import clip
 from engine.preview import DatasetPreview
 from tui.messages import DatasetPreviewed, LookupFailed, TokenLengthsMeasured
-from tui.run_setup import parse_value, toml_value
+from tui.run_setup import RunSetup, parse_value, toml_value
 from tui.screens.setup import SetupScreen, explain
 
 SOURCE_KEYS = ("hub_id", "config", "files")
+SPLIT_KEYS = ("train_split", "eval_split", "eval_fraction")
 LIMIT_KEYS = ("max_train_samples", "max_eval_samples", "max_length")
+FIELD_KEYS = (*SOURCE_KEYS, *SPLIT_KEYS, *LIMIT_KEYS)
+# Names, taken as typed (never read as TOML); an empty one clears the preset's.
+NAME_KEYS = ("hub_id", "config", "train_split", "eval_split")
+# Changing these changes what the preview and token lengths show.
+PREVIEW_KEYS = (*SOURCE_KEYS, "train_split", "max_length")
 BAR_WIDTH = 24
-# Long texts are clipped so the label column stays in view at 80 columns.
-PREVIEW_CELL = 56
+# A label column with more distinct values than this share of its rows is not a label.
+ID_LIKE_SHARE = 0.5
+ID_LIKE_MIN_ROWS = 20
+# No preview column gets narrower than this when the row is too wide for the screen.
+MIN_CELL = 6
 
 
 def _shown(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else toml_value(value)
+
+
+def fit_widths(natural: dict[str, int], budget: int) -> dict[str, int]:
+    """Column widths that fit ``budget`` cells: short columns whole, the rest share what is left equally."""
+    widths: dict[str, int] = {}
+    left = dict(natural)
+    while left:
+        share = budget // len(left)
+        short = {column: width for column, width in left.items() if width <= share}
+        if not short:
+            widths.update({column: max(MIN_CELL, share) for column in left})
+            break
+        for column, width in short.items():
+            widths[column] = width
+            budget -= width
+            del left[column]
+    return {column: widths[column] for column in natural}
+
+
+def typed_problem(key: str, text: str) -> str | None:
+    """What is wrong with ``text`` for a number field, seen as it is typed (the engine checks the rest)."""
+    if not text:
+        return None
+    if key in LIMIT_KEYS and not (text.isdigit() and int(text) > 0):
+        return f"[dataset] {key}: expected a positive whole number"
+    if key == "eval_fraction":
+        value = parse_value(text)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            return "[dataset] eval_fraction: expected a number between 0 and 1, e.g. 0.1"
+    return None
 
 
 class DatasetScreen(SetupScreen):
@@ -39,11 +79,20 @@ class DatasetScreen(SetupScreen):
     AUTO_FOCUS = "#preview-rows"
     HELP = """\
 **Dataset.** Name a hub dataset (`glue` + config `mrpc`) or local files (a path, or a table
-like `{ train = "train.csv", validation = "dev.csv" }`); press enter in a field to apply it.
+like `{ train = "train.csv", validation = "dev.csv" }`). A value applies when you press enter
+or leave the field; escape undoes what you typed. Evaluate on a split of the data (*eval
+split*), or carve a share of the training rows off for it (*eval fraction*, e.g. 0.1:
+stratified by label, seeded by `split_seed`), which is the way for a single file.
 The preview shows the real columns: choose the text column(s) (two for sentence pairs) and
 the label column. Token lengths use the model's tokenizer: *truncated* counts the examples
 that `max_length` would cut.
 """
+
+    def __init__(self, setup: RunSetup) -> None:
+        super().__init__(setup)
+        # What each field showed when last filled from the preset: any other text is typed, not applied.
+        self.shown: dict[str, str] = {}
+        self.typing_error = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -67,6 +116,13 @@ that `max_length` would cut.
                 yield Label("label", classes="field-label")
                 yield Select([], id="label", prompt="label column", compact=True, allow_blank=True)
             with Horizontal(classes="form-row"):
+                yield Label("train split", classes="field-label")
+                yield Input(id="train_split", placeholder="train", compact=True, classes="short")
+                yield Label("eval split", classes="field-label")
+                yield Input(id="eval_split", placeholder="none", compact=True, classes="short")
+                yield Label("eval fraction", classes="field-label")
+                yield Input(id="eval_fraction", placeholder="e.g. 0.1", compact=True, classes="short")
+            with Horizontal(classes="form-row"):
                 yield Label("max train", classes="field-label")
                 yield Input(
                     id="max_train_samples", placeholder="all", compact=True, classes="short", type="integer"
@@ -80,6 +136,7 @@ that `max_length` would cut.
                     id="max_length", placeholder="model's", compact=True, classes="short", type="integer"
                 )
             yield Label("", id="setup-error", classes="field-error")
+            yield Label("", id="dataset-warning", classes="field-warning")
             yield Label("loading the dataset…", id="dataset-splits", classes="dim")
             yield DataTable(id="preview-rows", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="dataset-stats"):
@@ -93,23 +150,34 @@ that `max_length` would cut.
         self.query_one("#label-distribution", Static).border_title = "Labels (train split)"
         self.query_one("#token-stats", Static).border_title = "Token lengths"
         self.show_error("")
+        self.show_warning("")
         self.fill_form()
         self.load_preview()
 
     def focus_main(self) -> None:
-        self.query_one("#preview-rows").focus()
+        self.set_focus(self.query_one("#preview-rows"))
 
-    def fill_form(self) -> None:
+    def fill_form(self, keys: tuple[str, ...] = FIELD_KEYS) -> None:
+        """Show the values in force in the fields; a field holding typed text keeps it unless named in ``keys``."""
         preset = self.effective_preset()
         if preset is None:
             return
         ds = preset.dataset
-        for key in (*SOURCE_KEYS, *LIMIT_KEYS):
+        typed = {field.id for field in self.typed_fields()}
+        for key in FIELD_KEYS:
             field = self.query_one(f"#{key}", Input)
-            with self.prevent(Input.Changed):
-                field.value = _shown(ds.get(key))
+            if key in keys or key not in typed:
+                self.shown[key] = _shown(ds.get(key))
+                with self.prevent(Input.Changed):
+                    field.value = self.shown[key]
+                field.set_class(False, "-invalid")
             source = self.setup.source_of(preset, f"dataset.{key}") or "not set"
-            field.tooltip = Content(f"[dataset] {key} · from {source}")
+            field.tooltip = Content(f"[dataset] {key}: {cfg.DATASET_KEYS[key].help} · from {source}")
+
+    def show_warning(self, message: str) -> None:
+        label = self.query_one("#dataset-warning", Label)
+        label.update(Content(message))
+        label.display = bool(message)
 
     # -- background look-ups ---------------------------------------------------------------------
 
@@ -144,13 +212,8 @@ that `max_length` would cut.
     def on_dataset_previewed(self, message: DatasetPreviewed) -> None:
         preview: DatasetPreview = message.preview
         self.setup.preview = preview
-        table = self.query_one("#preview-rows", DataTable)
-        table.loading = False
-        table.clear(columns=True)
-        for column in preview.columns:
-            table.add_column(column, key=column)
-        for row in preview.rows:
-            table.add_row(*(Text(clip(row[c], PREVIEW_CELL)) for c in preview.columns))
+        self.query_one("#preview-rows", DataTable).loading = False
+        self.show_rows(preview)
         splits = " · ".join(f"{name} {rows:,} rows" for name, rows in preview.splits.items())
         self.query_one("#dataset-splits", Label).update(
             Content(f"{splits} · columns: {', '.join(preview.columns)}")
@@ -164,10 +227,31 @@ that `max_length` would cut.
                 "choose valid text columns to measure token lengths"
             )
             return
+        self.clear_error()
         preset = self.effective_preset()
         if preset is not None:
             self.query_one("#token-stats", Static).loading = True
             self.measure_tokens(dict(preset.dataset), dict(preset.model), preset.source)
+
+    def show_rows(self, preview: DatasetPreview) -> None:
+        """The first rows, every column fitted to the table's width: short ones (a label) are never cut."""
+        table = self.query_one("#preview-rows", DataTable)
+        table.clear(columns=True)
+        natural = {
+            column: max([len(column), *(len(row[column]) for row in preview.rows)])
+            for column in preview.columns
+        }
+        # Each column has a cell of padding either side; keep room for a scroll bar.
+        budget = (table.content_size.width or self.size.width - 4) - 2 * len(natural) - 2
+        widths = fit_widths(natural, budget)
+        for column in preview.columns:
+            table.add_column(column, key=column, width=widths[column])
+        for row in preview.rows:
+            table.add_row(*(Text(clip(row[c], widths[c])) for c in preview.columns))
+
+    def on_resize(self) -> None:
+        if self.setup.preview is not None:
+            self.show_rows(self.setup.preview)
 
     def on_token_lengths_measured(self, message: TokenLengthsMeasured) -> None:
         stats = message.stats
@@ -226,6 +310,16 @@ that `max_length` would cut.
 
     def _show_labels(self, preview: DatasetPreview) -> None:
         widget = self.query_one("#label-distribution", Static)
+        self.show_warning("")
+        rows = sum(preview.label_counts.values())
+        distinct = len(preview.label_counts)
+        if rows >= ID_LIKE_MIN_ROWS and distinct > rows * ID_LIKE_SHARE:
+            warning = (
+                f"{preview.label_column} has {distinct:,} distinct values in {rows:,} rows: "
+                "it looks like an id, not a label"
+            )
+            self.show_warning(f"⚠ {warning}; choose the column that holds the classes")
+            self.notify(warning, title="Check the label column", severity="warning", timeout=10, markup=False)
         if preview.task == "regression":
             widget.update(Content(f"'{preview.label_column}' holds numbers: a regression task (1 output)"))
             return
@@ -251,38 +345,79 @@ that `max_length` would cut.
 
     # -- edits -------------------------------------------------------------------------------------
 
+    def typed_fields(self) -> list[Input]:
+        fields = [self.query_one(f"#{key}", Input) for key in FIELD_KEYS]
+        return [f for f in fields if f.value.strip() != self.shown.get(f.id or "", "").strip()]
+
     @on(Input.Changed)
-    def _check_limit(self, event: Input.Changed) -> None:
+    def _check_typed(self, event: Input.Changed) -> None:
         key = event.input.id or ""
-        if key in LIMIT_KEYS and event.value.strip():
-            ok = event.value.strip().isdigit() and int(event.value) > 0
-            event.input.set_class(not ok, "-invalid")
-            self.show_error("" if ok else f"[dataset] {key}: expected a positive whole number")
+        if key not in FIELD_KEYS:
+            return
+        problem = typed_problem(key, event.value.strip())
+        event.input.set_class(problem is not None, "-invalid")
+        if problem:
+            self.show_error(problem)
+        elif self.typing_error:
+            self.clear_error()
+        self.typing_error = problem is not None
 
     @on(Input.Submitted)
     def _apply_field(self, event: Input.Submitted) -> None:
-        key = event.input.id or ""
-        if key not in (*SOURCE_KEYS, *LIMIT_KEYS):
-            return
-        text = event.value.strip()
+        if event.input.id in FIELD_KEYS:
+            self.apply_field(event.input, move_on=True)
+
+    def revert_field(self, field: Input) -> None:
+        if field.id in FIELD_KEYS and field in self.typed_fields():
+            self.fill_form((field.id,))
+            self.clear_error()
+
+    def changes_for(self, key: str, text: str) -> tuple[dict[str, Any], list[str]]:
+        """The edits (and the edits to drop) that setting ``key`` to ``text`` means."""
+        preset = self.effective_preset()
+        ds = preset.dataset if preset is not None else {}
+        dkey = f"dataset.{key}"
         if not text:
-            self.setup.drop_edit(f"dataset.{key}")
-            self.show_steps()
-            self.fill_form()
-        else:
-            value: Any = int(text) if key in LIMIT_KEYS and text.isdigit() else parse_value(text)
-            if key in ("hub_id", "config"):
-                value = text  # a hub name, never TOML
-            changes = {f"dataset.{key}": value}
-            preset = self.effective_preset()
-            if key == "files" and preset is not None and preset.dataset.get("hub_id"):
-                # A preset has exactly one source: switching to files empties the hub id.
-                changes["dataset.hub_id"] = ""
-            if not self.apply_edits(changes):
-                return
-        self.focus_main()
-        if key in SOURCE_KEYS or key == "max_length":
+            if dkey in self.setup.edits:
+                # Back to the preset's value; a source switched back takes its counterpart back too.
+                partner = {"hub_id": "dataset.files", "files": "dataset.hub_id"}.get(key)
+                drop = [dkey] + ([partner] if partner and self.setup.edits.get(partner) == "" else [])
+                return {}, drop
+            return ({dkey: ""}, []) if key in NAME_KEYS and ds.get(key) else ({}, [])
+        value: Any = text if key in NAME_KEYS else parse_value(text)
+        changes: dict[str, Any] = {dkey: value}
+        drop: list[str] = []
+        # A preset has one source and one way to evaluate: choosing one empties the other.
+        if key == "files" and ds.get("hub_id"):
+            changes["dataset.hub_id"] = ""
+        if key == "hub_id" and ds.get("files"):
+            changes["dataset.files"] = ""
+        if key == "eval_fraction" and ds.get("eval_split"):
+            changes["dataset.eval_split"] = ""
+        if key == "eval_split":
+            drop.append("dataset.eval_fraction")
+        return changes, drop
+
+    def apply_field(self, field: Input, *, quiet: bool = False, move_on: bool = False) -> bool:
+        key = field.id or ""
+        text = field.value.strip()
+        problem = typed_problem(key, text)
+        if problem:
+            if not quiet:
+                field.set_class(True, "-invalid")
+                self.refuse(problem, f"Not applied: dataset.{key}")
+            return False
+        changes, drop = self.changes_for(key, text)
+        if not self.apply_edits(changes, drop, quiet=quiet):
+            if not quiet:
+                field.set_class(True, "-invalid")
+            return False
+        self.fill_form((key,))
+        if move_on:
+            self.focus_main()
+        if key in PREVIEW_KEYS:
             self.load_preview()
+        return True
 
     @on(Select.Changed)
     def _apply_columns(self, event: Select.Changed) -> None:
@@ -291,11 +426,14 @@ that `max_length` would cut.
         label = self.query_one("#label", Select).value
         if event.select.id in ("text1", "text2") and isinstance(text1, str):
             columns = [text1] + ([text2] if isinstance(text2, str) and text2 != text1 else [])
-            if not self.apply_edits({"dataset.text_columns": columns}):
-                return
+            changes: dict[str, Any] = {"dataset.text_columns": columns}
         elif event.select.id == "label" and isinstance(label, str):
-            if not self.apply_edits({"dataset.label_column": label}):
-                return
+            changes = {"dataset.label_column": label}
         else:
+            return
+        if not self.apply_edits(changes):
+            # The lists show what is in force, never a choice that was refused.
+            if self.setup.preview is not None:
+                self._fill_columns(self.setup.preview)
             return
         self.load_preview()

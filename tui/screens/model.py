@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
-from textual.widgets import Checkbox, Footer, Header, Input, Label, OptionList
+from textual.widgets import Footer, Header, Input, Label, OptionList, Switch
 from textual.widgets.option_list import Option
 
 from engine.console import fmt_bytes
@@ -19,6 +20,10 @@ from engine.preview import CachedCheckpoint
 from tui.messages import CachedCheckpointsFound, DatasetPreviewed, LookupFailed
 from tui.run_setup import RunSetup
 from tui.screens.setup import SetupScreen, explain
+
+# The hub's repository ids: "name" or "owner/name", each letters, digits, "-", "_" or ".".
+HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_HUB_ID = 96
 
 
 def describe_checkpoint(checkpoint: str, cached: list[CachedCheckpoint]) -> tuple[str, str]:
@@ -34,6 +39,11 @@ def describe_checkpoint(checkpoint: str, cached: list[CachedCheckpoint]) -> tupl
         return f"{path} is a folder but has no config.json: not a model checkpoint", "error"
     if checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1:
         return f"no such folder: {checkpoint}", "error"
+    if not HUB_ID.match(checkpoint) or len(checkpoint) > MAX_HUB_ID:
+        return (
+            f"'{checkpoint}' is neither a folder nor a hub id (name or owner/name: letters, digits, - _ .)",
+            "error",
+        )
     if any(c.repo_id == checkpoint for c in cached):
         return "hub id, already in your Hugging Face cache: loads without the network", "cached"
     return "hub id, not in your cache: downloaded when the run starts (needs the hub)", "hub"
@@ -47,30 +57,34 @@ class ModelScreen(SetupScreen):
     HELP = """\
 **Model.** Type a hub id (`bert-base-uncased`) or a local folder with a `config.json`, or
 pick a checkpoint already downloaded to your Hugging Face cache (listed from the cache
-itself; enter picks it). The classification head gets one output per label of the dataset
+itself; enter picks it). A typed value applies on enter or when you leave the field; escape
+undoes it. *Trust remote code* runs Python shipped with the checkpoint: leave it off unless
+you trust its authors. The classification head gets one output per label of the dataset
 and is initialised fresh: the run's warnings show that load report.
 """
 
     def __init__(self, setup: RunSetup) -> None:
         super().__init__(setup)
         self.cached: list[CachedCheckpoint] = []
+        # What each text field showed when last filled: any other text is typed, not applied.
+        self.shown: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield from self.compose_steps()
-        with VerticalScroll(id="model-body", classes="setup-body"):
+        with VerticalScroll(id="model-body", classes="setup-body", can_focus=False):
             with Horizontal(classes="form-row"):
                 yield Label("checkpoint", classes="field-label")
                 yield Input(id="checkpoint", placeholder="hub id or local folder", compact=True)
             with Horizontal(classes="form-row"):
                 yield Label("revision", classes="field-label")
                 yield Input(id="revision", placeholder="main", compact=True, classes="short")
-                yield Checkbox(
-                    "trust remote code",
+                yield Label("trust remote code", classes="field-label")
+                yield Switch(
                     id="trust_remote_code",
-                    compact=True,
                     tooltip="Run model code shipped with the checkpoint: only for checkpoints you trust",
                 )
+                yield Label("", id="trust-state")
             yield Label("", id="setup-error", classes="field-error")
             yield Label("", id="checkpoint-info")
             yield Label("labels: waiting for the dataset…", id="labels-info")
@@ -92,20 +106,35 @@ and is initialised fresh: the run's warnings show that load report.
                 self.preview_dataset(dict(preset.dataset), preset.source)
 
     def focus_main(self) -> None:
-        self.query_one("#cached-models").focus()
+        self.set_focus(self.query_one("#cached-models"))
 
-    def fill_form(self) -> None:
+    def fill_form(self, keys: tuple[str, ...] = ("checkpoint", "revision")) -> None:
+        """Show the values in force; a field holding typed text keeps it unless named in ``keys``."""
         preset = self.effective_preset()
         if preset is None:
             return
         model = preset.model
-        with self.prevent(Input.Changed, Checkbox.Changed):
-            self.query_one("#checkpoint", Input).value = str(model.get("checkpoint", ""))
-            self.query_one("#revision", Input).value = str(model.get("revision", ""))
-            self.query_one("#trust_remote_code", Checkbox).value = bool(model.get("trust_remote_code"))
+        typed = {field.id for field in self.typed_fields()}
+        for key in ("checkpoint", "revision"):
+            field = self.query_one(f"#{key}", Input)
+            if key in typed and key not in keys:
+                continue
+            self.shown[key] = str(model.get(key, ""))
+            with self.prevent(Input.Changed):
+                field.value = self.shown[key]
+            field.set_class(False, "-invalid")
+        with self.prevent(Switch.Changed):
+            self.query_one("#trust_remote_code", Switch).value = bool(model.get("trust_remote_code"))
+        self.show_trust(bool(model.get("trust_remote_code")))
         source = self.setup.source_of(preset, "model.checkpoint")
         self.query_one("#checkpoint", Input).tooltip = Content(f"[model] checkpoint · from {source}")
-        self.show_checkpoint(str(model.get("checkpoint", "")))
+        self.show_checkpoint(self.query_one("#checkpoint", Input).value.strip())
+
+    def show_trust(self, on: bool) -> None:
+        """Say the security setting's state in words, not only by the switch's position."""
+        state = self.query_one("#trust-state", Label)
+        state.update("ON: runs checkpoint code" if on else "off")
+        state.set_class(on, "-on")
 
     def show_checkpoint(self, checkpoint: str) -> None:
         text, kind = describe_checkpoint(checkpoint, self.cached)
@@ -205,39 +234,61 @@ and is initialised fresh: the run's warnings show that load report.
     def _describe_typed(self, event: Input.Changed) -> None:
         self.show_checkpoint(event.value.strip())
 
+    def typed_fields(self) -> list[Input]:
+        fields = [self.query_one(f"#{key}", Input) for key in ("checkpoint", "revision")]
+        return [f for f in fields if f.value.strip() != self.shown.get(f.id or "", "").strip()]
+
     @on(Input.Submitted)
     def _apply_field(self, event: Input.Submitted) -> None:
-        key = event.input.id or ""
-        text = event.value.strip()
+        self.apply_field(event.input, move_on=True)
+
+    def revert_field(self, field: Input) -> None:
+        if field in self.typed_fields():
+            with self.prevent(Input.Changed):
+                field.value = self.shown.get(field.id or "", "")
+            self.show_checkpoint(self.shown.get("checkpoint", ""))
+            self.clear_error()
+
+    def apply_field(self, field: Input, *, quiet: bool = False, move_on: bool = False) -> bool:
+        key = field.id or ""
+        text = field.value.strip()
         if not text:
             self.setup.drop_edit(f"model.{key}")
             self.show_steps()
-            self.fill_form()
-            return
+            self.fill_form((key,))
+            return True
         if key == "checkpoint":
-            self.choose_checkpoint(text)
-        elif self.apply_edits({f"model.{key}": text}):
+            return self.choose_checkpoint(text, quiet=quiet, move_on=move_on)
+        if not self.apply_edits({f"model.{key}": text}, quiet=quiet):
+            return False
+        self.fill_form((key,))
+        if move_on:
             self.focus_main()
+        return True
 
-    def choose_checkpoint(self, checkpoint: str) -> None:
+    def choose_checkpoint(self, checkpoint: str, *, quiet: bool = False, move_on: bool = True) -> bool:
         text, kind = describe_checkpoint(checkpoint, self.cached)
         if kind == "error":
-            self.show_error(f"[model] checkpoint: {text}")
-            self.notify(text, title="Not applied: model.checkpoint", severity="error", markup=False)
-            return
-        if self.apply_edits({"model.checkpoint": checkpoint}):
-            with self.prevent(Input.Changed):
-                self.query_one("#checkpoint", Input).value = checkpoint
-            self.show_checkpoint(checkpoint)
+            # The line under the field already says what is wrong, in the error colour: not twice.
+            if not quiet:
+                self.show_checkpoint(checkpoint)
+                self.notify(text, title="Not applied: model.checkpoint", severity="error", markup=False)
+            return False
+        if not self.apply_edits({"model.checkpoint": checkpoint}, quiet=quiet):
+            return False
+        self.fill_form(("checkpoint",))
+        if move_on:
             self.focus_main()
-            if kind == "hub":
-                self.check_hub(checkpoint)
+        if kind == "hub":
+            self.check_hub(checkpoint)
+        return True
 
     @on(OptionList.OptionSelected, "#cached-models")
     def _pick_cached(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
             self.choose_checkpoint(event.option.id)
 
-    @on(Checkbox.Changed, "#trust_remote_code")
-    def _trust(self, event: Checkbox.Changed) -> None:
-        self.apply_edits({"model.trust_remote_code": event.value})
+    @on(Switch.Changed, "#trust_remote_code")
+    def _trust(self, event: Switch.Changed) -> None:
+        if self.apply_edits({"model.trust_remote_code": event.value}):
+            self.show_trust(event.value)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.content import Content
+from textual.message import Message
 from textual.widgets import Input, Label
 from textual.worker import get_current_worker
 
@@ -86,9 +87,17 @@ class SetupScreen(FttuiScreen):
             "back",
             "Back",
             id="setup.back",
-            tooltip="Leave the text field; from elsewhere, back to home",
+            tooltip="In a text field: undo what was typed there and leave it; elsewhere: back to home",
         ),
     ]
+
+    class DeviceProbed(Message):
+        """Whether this machine has a CUDA GPU, and one with bfloat16 (``engine.gpu``)."""
+
+        def __init__(self, cuda_available: bool, bf16_supported: bool) -> None:
+            super().__init__()
+            self.cuda_available = cuda_available
+            self.bf16_supported = bf16_supported
 
     def __init__(self, setup: RunSetup) -> None:
         super().__init__()
@@ -119,18 +128,78 @@ class SetupScreen(FttuiScreen):
             self.show_error(str(exc))
             return None
 
-    def apply_edits(self, changes: dict[str, Any]) -> bool:
+    def apply_edits(self, changes: dict[str, Any], drop: Iterable[str] = (), quiet: bool = False) -> bool:
         """Record ``table.key = value`` edits if the preset still resolves; otherwise say why, inline and as a notification."""
-        problem = self.setup.try_edits(changes)
+        problem = self.setup.try_edits(changes, drop)
         if problem:
-            self.show_error(problem)
-            self.notify(
-                problem, title=f"Not applied: {', '.join(changes)}", severity="error", timeout=8, markup=False
-            )
+            if not quiet:
+                self.refuse(problem, f"Not applied: {', '.join(changes)}")
             return False
-        self.show_error("")
+        self.clear_error()
         self.show_steps()
         return True
+
+    def refuse(self, problem: str, title: str) -> None:
+        self.show_error(problem)
+        self.notify(problem, title=title, severity="error", timeout=8, markup=False)
+
+    # -- values typed but not yet applied ----------------------------------------------------------
+
+    def typed_fields(self) -> list[Input]:
+        """Text fields whose text differs from the value in force (subclasses say which)."""
+        return []
+
+    def apply_field(self, field: Input, *, quiet: bool = False, move_on: bool = False) -> bool:
+        """Apply what ``field`` holds; False (and why, unless ``quiet``) when it cannot be applied."""
+        return True
+
+    def apply_typed(self) -> bool:
+        """Apply every value typed but not applied yet; False, with the first bad field's error shown and focused."""
+        pending = self.typed_fields()
+        # One value can make another valid (an eval fraction lets a single file in): retry while that helps.
+        while pending:
+            left = [field for field in pending if not self.apply_field(field, quiet=True)]
+            if len(left) == len(pending):
+                break
+            pending = left
+        if not pending:
+            return True
+        self.apply_field(pending[0])
+        pending[0].focus()
+        return False
+
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        # Leaving a field applies it, as enter does; a modal opening on top is not leaving it.
+        if self.app.screen is self and self.is_attached and event.input in self.typed_fields():
+            self.apply_field(event.input)
+
+    def revert_field(self, field: Input) -> None:
+        """Put the value in force back into ``field`` (escape undoes typing)."""
+
+    # -- what only the machine can say -------------------------------------------------------------
+
+    def clear_error(self) -> None:
+        """No error from the last edit: show what would still stop a start on this machine (bf16, no GPU), if any."""
+        preset = self.effective_preset()
+        if preset is not None:
+            self.show_error(" · ".join(self.setup.start_problems(preset)))
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="device-probe",
+        description="Checking for a GPU",
+    )
+    def probe_device(self) -> None:
+        """Ask torch about the GPU (in a thread: importing torch takes a second or more)."""
+        from engine import gpu
+
+        cuda = gpu.cuda_available()
+        self.post_message(self.DeviceProbed(cuda, cuda and gpu.bf16_supported()))
+
+    def on_setup_screen_device_probed(self, message: DeviceProbed) -> None:
+        self.setup.device = (message.cuda_available, message.bf16_supported)
 
     @work(
         thread=True,
@@ -161,17 +230,28 @@ class SetupScreen(FttuiScreen):
     # -- actions -------------------------------------------------------------------------------
 
     def action_start_run(self) -> None:
+        # What was typed is what the user means to run with; a bad value stops the start, never the old one runs.
+        if not self.apply_typed():
+            return
+        preset = self.effective_preset()
+        problems = self.setup.start_problems(preset) if preset is not None else []
+        if problems:
+            self.refuse(" · ".join(problems), "Cannot start the run")
+            return
         self.app.start_run(self.setup)
 
     def action_next_step(self) -> None:
         self.action_step(STEPS[(STEPS.index(self.STEP) + 1) % len(STEPS)])
 
     def action_step(self, step: str) -> None:
-        if step != self.STEP:
+        if step != self.STEP and self.apply_typed():
             self.app.open_setup(step, self.setup)
 
     def action_save_preset(self) -> None:
         from tui.screens.save_preset import SavePresetScreen
+
+        if not self.apply_typed():
+            return
 
         def saved(path: Any) -> None:
             if path is not None:
@@ -181,9 +261,32 @@ class SetupScreen(FttuiScreen):
 
     def action_back(self) -> None:
         if isinstance(self.focused, Input):
+            self.revert_field(self.focused)
             self.focus_main()
+        elif self.setup.unsaved:
+            self.confirm_discard()
         else:
             self.app.go_home()
+
+    def confirm_discard(self, then: Callable[[], object] | None = None) -> None:
+        """Leaving would lose the edits: ask first (ctrl+s saves them as a preset of the user's own).
+
+        ``then`` is where leaving goes (home unless the palette asked for somewhere else).
+        """
+        from tui.screens.confirm import ConfirmScreen
+
+        count = len(self.setup.edits)
+        lines = [f"  --set {text}" for text in self.setup.edit_strings()[:8]]
+        if count > 8:
+            lines.append(f"  … and {count - 8} more")
+        lines += ["", "To keep them, cancel and press ctrl+s to save them as a preset of your own."]
+
+        def decide(discard: bool | None) -> None:
+            if discard:
+                (then or self.app.go_home)()
+
+        title = f"Discard {count} unsaved edit{'s' * (count != 1)} to {self.setup.preset_name}?"
+        self.app.push_screen(ConfirmScreen(title, lines, "Discard"), decide)
 
     def focus_main(self) -> None:
         """Move focus off a text field to the screen's main list (subclasses choose which)."""

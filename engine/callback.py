@@ -179,8 +179,13 @@ class EventCallback(TrainerCallback):
 
     def on_epoch_end(self, args, state, control, **kwargs):
         if self.stopped:
-            # The checkpoint is written at the stop step; an epoch-end evaluation would only delay the exit.
-            control.should_evaluate = False
+            # The checkpoint is written at the stop step, so no second save. A stop mid-epoch skips
+            # the evaluation (it would only delay the exit, and the epoch is not done); a stop on an
+            # epoch's last step keeps it: the resume starts with the next epoch, and this epoch's
+            # metrics would otherwise be missing from the run for good.
+            epoch = float(state.epoch or 0.0)
+            if abs(epoch - round(epoch)) > 1e-6 or epoch == 0:
+                control.should_evaluate = False
             control.should_save = False
         self._progress(state, time.monotonic())
         return control

@@ -124,7 +124,20 @@ def test_stop_request_stops_at_the_next_step_with_a_checkpoint(tmp_path):
     assert [e.reason for e in out if isinstance(e, ev.StopRequested)] == ["Ctrl+C"]
     control.should_evaluate = control.should_save = True  # what DefaultFlowCallback sets at an epoch end
     cb.on_epoch_end(args, state, control)
-    assert not control.should_evaluate and not control.should_save
+    assert not control.should_evaluate and not control.should_save  # mid-epoch (0.2): no evaluation
+
+
+def test_a_stop_on_an_epochs_last_step_keeps_that_epochs_evaluation(tmp_path):
+    cb, watch, args, state, control, _out = make(tmp_path)
+    for _ in range(9):
+        step(cb, watch, args, state, control)
+    cb.request_stop("Ctrl+C")
+    step(cb, watch, args, state, control)  # step 10 of 10: epoch 1.0 done
+    assert control.should_training_stop
+    control.should_evaluate = control.should_save = True
+    cb.on_epoch_end(args, state, control)
+    # A resume starts at epoch 2: evaluating epoch 1 now is the only chance to have its metrics.
+    assert control.should_evaluate and not control.should_save
 
 
 def test_stop_file_from_another_process(tmp_path):

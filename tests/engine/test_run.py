@@ -220,6 +220,22 @@ def test_sigterm_stops_gracefully_and_resume_completes_the_run(demo_home, tmp_pa
     assert results["duration_seconds"] <= results["wall_seconds"]
 
 
+def test_a_stop_on_an_epoch_boundary_keeps_that_epochs_metrics_across_the_resume(
+    demo_home, tmp_path, monkeypatch
+):
+    from engine.callback import EventCallback
+
+    # SMALL: 96 examples in batches of 16 = 6 steps an epoch; stop on step 6, the epoch's last.
+    monkeypatch.setattr(EventCallback, "_stop_wanted", lambda self, state: state.global_step == 6)
+    run_dir = tmp_path / "run"
+    assert runner.run(small_preset(), run_dir=run_dir).status == "stopped"
+    monkeypatch.undo()
+    assert [round(e.epoch) for e in events_of(run_dir) if isinstance(e, ev.EpochMetrics)] == [1]
+    assert runner.run(small_preset(), run_dir=run_dir, resume=True).status == "completed"
+    results = tomllib.loads((run_dir / "results.toml").read_text())["results"]
+    assert [round(row["epoch"]) for row in results["epochs"]] == [1, 2]
+
+
 def test_killed_process_shows_as_crashed_and_can_be_resumed(demo_home, tmp_path):
     run_dir = tmp_path / "run"
     proc = _spawn_run(run_dir, "--set", "training.save_strategy=steps", "--set", "training.save_steps=2")

@@ -112,6 +112,23 @@ async def test_setup_by_keyboard_records_edits_validates_and_saves_a_preset(home
         assert data["training"] == {"learning_rate": 2e-5, "load_best_model_at_end": True}
         assert data["dataset"] == {"max_train_samples": 200}
 
+        # Saving again under a taken name, or a built-in's, asks first: enter again to go ahead.
+        await pilot.press("ctrl+s")
+        saved.write_text('description = "hand-written"\nextends = "demo"\n', encoding="utf-8")
+        await pilot.press("ctrl+u", *"my-demo", "enter")
+        assert isinstance(app.screen, SavePresetScreen)
+        assert "my-demo.toml exists: enter again to replace it" in str(
+            app.screen.query_one("#save-error").content
+        )
+        assert "hand-written" in saved.read_text()
+        await pilot.press("ctrl+u", *"demo-x", "ctrl+u", *"glue-mrpc", "enter")
+        assert "'glue-mrpc' is a built-in preset" in str(app.screen.query_one("#save-error").content)
+        await pilot.press("ctrl+u", *"my-demo", "enter")  # a different name asked about: asks again
+        assert isinstance(app.screen, SavePresetScreen)
+        await pilot.press("enter")
+        assert "hand-written" not in saved.read_text()
+        assert not (Path(os.environ["FTTUI_HOME"]) / "presets" / "glue-mrpc.toml").exists()
+
         await pilot.press("escape")
         assert isinstance(app.screen, HomeScreen)
         presets = app.screen.query_one("#presets", DataTable)

@@ -27,6 +27,8 @@ class SavePresetScreen(ModalScreen[Path | None]):
     def __init__(self, setup: RunSetup) -> None:
         super().__init__()
         self.setup = setup
+        # The name the user was warned about; enter again on the same name goes ahead.
+        self._confirmed: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="save-dialog", classes="dialog"):
@@ -41,13 +43,34 @@ class SavePresetScreen(ModalScreen[Path | None]):
             yield Label("", id="save-error", classes="field-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        name = event.value.strip()
+        warning = self._overwrite_warning(name)
+        if warning and self._confirmed != name:
+            self._confirmed = name
+            self.query_one("#save-error", Label).update(Content(warning))
+            return
         try:
-            path = self.setup.save_as(event.value.strip())
+            path = self.setup.save_as(name)
         except (ValueError, OSError, PresetError) as exc:
             self.query_one("#save-error", Label).update(Content(str(exc)))
             self.notify(str(exc), title="Not saved", severity="error", markup=False)
             return
         self.dismiss(path)
+
+    @staticmethod
+    def _overwrite_warning(name: str) -> str | None:
+        """What saving under ``name`` would replace or hide, or None when the name is free."""
+        from engine import config as cfg
+
+        existing = cfg.user_presets().get(name)
+        if existing is not None:
+            return f"{existing} exists: enter again to replace it, or choose another name"
+        if name in cfg.builtin_presets():
+            return (
+                f"'{name}' is a built-in preset: yours would stand in for it everywhere "
+                f"(fttui run {name} included); enter again to do so, or choose another name"
+            )
+        return None
 
     def action_cancel(self) -> None:
         self.dismiss(None)

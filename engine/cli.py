@@ -279,12 +279,13 @@ def _check_output_dir(run_dir: Path) -> str | None:
 
     if run_dir.exists() and not run_dir.is_dir():
         return f"--output-dir {run_dir}: is a file, expected a folder for the run"
-    held = [name for name in (EVENTS_FILE, RESULTS_FILE) if (run_dir / name).exists()]
-    if held:
+    if (run_dir / EVENTS_FILE).exists():
         return (
-            f"--output-dir {run_dir}: already holds a run ({', '.join(held)}); choose a new folder, "
+            f"--output-dir {run_dir}: already holds a run ({EVENTS_FILE}); choose a new folder, "
             f"or continue that run with: fttui resume {run_dir}"
         )
+    if (run_dir / RESULTS_FILE).exists():
+        return f"--output-dir {run_dir}: already holds a {RESULTS_FILE} this run would replace; choose a new folder"
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -458,11 +459,19 @@ def cmd_presets(args: argparse.Namespace) -> int:
     table.add_column("where")
     table.add_column("description")
     user = cfg.user_presets()
+
+    def description(path: Path) -> str:
+        try:
+            cfg.read_toml(path)
+        except cfg.PresetError as exc:
+            return f"unusable: {exc.message}"  # said here, not first when it is run
+        return cfg.describe(path)
+
     for name, path in cfg.builtin_presets().items():
         if name not in user:
-            table.add_row(name, "built-in", cfg.describe(path))
+            table.add_row(name, "built-in", description(path))
     for name, path in user.items():
-        table.add_row(name, "user", cfg.describe(path))
+        table.add_row(name, "user", description(path))
     Console(markup=False).print(table)  # names and descriptions are the user's text
     print(f"user presets folder: {paths.user_presets_dir()}")
     return EXIT_OK
@@ -492,18 +501,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
     )
     # The run id is what `attach`, `resume` and `stop` take: it is never cut, other columns wrap.
     table.add_column("run", no_wrap=True, min_width=max(len(r.name) for r in runs))
-    table.add_column("preset")
+    # No preset column: the run id names it, and at 80 columns the metric needs the room.
     table.add_column("status", no_wrap=True)
     table.add_column("progress", no_wrap=True)
-    table.add_column("best metric")
-    table.add_column("started")
+    console = Console(markup=False)  # names and descriptions are the user's text
+    table.add_column("best metric", no_wrap=True)
+    # The run id starts with the date and time; a narrow terminal keeps the metric whole instead.
+    with_started = console.width >= 100
+    if with_started:
+        table.add_column("started", no_wrap=True)
     for run_dir in runs:
         row = load_history(run_dir).summary_row()
         progress = f"{row['step']}/{row['total_steps']}" if row["total_steps"] else "--"
         metric = f"{row['metric']} {fmt_metric(row['value'])}" if row["value"] is not None else "--"
         started = time.strftime("%m-%d %H:%M", time.localtime(row["started"])) if row["started"] else "--"
-        table.add_row(run_dir.name, row["preset"], row["status"], progress, metric, started)
-    Console(markup=False).print(table)  # names and descriptions are the user's text
+        cells = [run_dir.name, row["status"], progress, metric]
+        table.add_row(*cells, *([started] if with_started else []))
+    console.print(table)
     return EXIT_OK
 
 

@@ -344,6 +344,21 @@ def test_user_presets_shadow_builtins_and_are_listed(fttui_home):
     assert cfg.describe(folder / "mine.toml") == "my run"
 
 
+def test_presets_command_says_which_user_presets_are_unusable(fttui_home, capsys, monkeypatch):
+    from engine import cli
+
+    monkeypatch.setenv("COLUMNS", "200")
+    folder = fttui_home / "presets"
+    folder.mkdir()
+    (folder / "broken.toml").write_text('description = "half\n', encoding="utf-8")
+    (folder / "odd.toml").write_text('description = "[/b] marked up"\nextends = "demo"\n', encoding="utf-8")
+    assert cli.main(["presets"]) == 0
+    out = capsys.readouterr().out
+    broken = next(line for line in out.splitlines() if "broken" in line)
+    assert "user" in broken and "unusable: not valid TOML" in broken
+    assert "[/b] marked up" in out  # a user's text, printed as written
+
+
 def test_a_user_preset_can_shadow_a_builtin_and_extend_it(fttui_home, tmp_path):
     folder = fttui_home / "presets"
     folder.mkdir()
@@ -506,10 +521,19 @@ def test_cli_output_dir_that_is_a_file_cannot_be_made_or_holds_a_run(tmp_path):
     proc = run_cli("run", "demo", "--output-dir", str(finished), "--set", "training.bf16=true")
     assert (proc.returncode, proc.stderr.strip()) == (
         2,
-        f"fttui: error: --output-dir {finished}: already holds a run (events.jsonl, results.toml); "
+        f"fttui: error: --output-dir {finished}: already holds a run (events.jsonl); "
         f"choose a new folder, or continue that run with: fttui resume {finished}",
     )
     assert (finished / "events.jsonl").read_text(encoding="utf-8") == ""  # no rejection appended
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "results.toml").write_text("exported", encoding="utf-8")
+    proc = run_cli("run", "demo", "--check", "--output-dir", str(exports))
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        f"fttui: error: --output-dir {exports}: already holds a results.toml this run would replace; "
+        "choose a new folder",
+    )
     assert (finished / "results.toml").read_text(encoding="utf-8") == "kept"
 
 

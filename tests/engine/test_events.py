@@ -284,8 +284,8 @@ def test_runs_command_lists_status_progress_and_metric_with_whole_run_ids(tmp_pa
     monkeypatch.setenv("COLUMNS", "80")  # the SSH terminal the app is made for
     runs = tmp_path / "runs"
     for run_id, pid in (
-        ("20261125-071413-demo-a0c6", 2**22 + 12345),
-        ("20261125-071532-demo-c345", os.getpid()),
+        ("20261125-071413-local-csv-a0c6", 2**22 + 12345),
+        ("20261125-071532-local-csv-c345", os.getpid()),
     ):
         log = ev.EventLog(runs / run_id / ev.EVENTS_FILE)
         log(dataclasses.replace(_started(pid), run_id=run_id, preset="demo"))
@@ -300,11 +300,10 @@ def test_runs_command_lists_status_progress_and_metric_with_whole_run_ids(tmp_pa
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("2026")}
     # The id is what attach/resume/stop take: it must come out whole, even at 80 columns.
-    assert set(lines) == {"20261125-071413-demo-a0c6", "20261125-071532-demo-c345"}
-    assert "crashed" in lines["20261125-071413-demo-a0c6"]  # its process is gone, no finished event
-    assert "running" in lines["20261125-071532-demo-c345"]
-    assert all("5/10" in line for line in lines.values())
-    assert out.count("0.8125") == 2
+    assert set(lines) == {"20261125-071413-local-csv-a0c6", "20261125-071532-local-csv-c345"}
+    assert "crashed" in lines["20261125-071413-local-csv-a0c6"]  # its process is gone, no finished event
+    assert "running" in lines["20261125-071532-local-csv-c345"]
+    assert all("5/10" in line and "accuracy 0.8125" in line for line in lines.values())  # whole, one line
 
 
 def test_stop_command_writes_the_stop_file_without_loading_transformers(tmp_path):

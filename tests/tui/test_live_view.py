@@ -170,8 +170,8 @@ async def test_attach_rebuilds_a_running_run_from_its_log_and_home_lists_it(fttu
         runs = home.query_one("#runs")
         await wait_for(pilot, lambda: runs.row_count == 1, what="the run on the home screen")
         row = runs.get_row_at(0)
-        assert str(row[2]) == "running"
-        assert "/38" in str(row[3])
+        assert str(row[1]) == "running"
+        assert "/38" in str(row[2])
 
     app = FineTuneApp(attach=run_dir)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -129,12 +129,12 @@ run from its last checkpoint.
         self.list_presets()
         runs = self.query_one("#runs", DataTable)
         runs.border_title = "Runs"
-        runs.border_subtitle = "enter: open · x: stop"
+        runs.border_subtitle = "enter: open · x: stop · R: resume"
         runs.add_column("run", key="run")
-        runs.add_column("preset", key="preset")
         runs.add_column("status", key="status")
         runs.add_column("progress", key="progress")
-        # No "started" column: the run id begins with the start date and time.
+        # No "started" or "preset" columns: the run id begins with the start time and names the
+        # preset, and at 80 columns the best metric needs the room.
         runs.add_column("best metric", key="metric")
         self.list_runs()
         self.set_interval(RUNS_REFRESH_SECONDS, self.list_runs)
@@ -191,9 +191,7 @@ run from its last checkpoint.
         if keys == current:
             # Same runs as before: update in place so the cursor and scroll stay where they are.
             for key, values in cells.items():
-                for column, value in zip(
-                    ("run", "preset", "status", "progress", "metric"), values, strict=True
-                ):
+                for column, value in zip(("run", "status", "progress", "metric"), values, strict=True):
                     table.update_cell(key, column, value)
         else:
             highlighted = (
@@ -224,7 +222,6 @@ run from its last checkpoint.
         metric = f"{row['metric']} {fmt_metric(row['value'])}" if row["value"] is not None else "--"
         return (
             Text(row["run_id"] or "?"),
-            Text(row["preset"]),
             Text(status, style=colour),
             progress,
             Text(metric),
@@ -301,6 +298,10 @@ run from its last checkpoint.
         self.list_runs()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "start":
+            # Only from the presets: with a run highlighted below, `s` starting the preset
+            # highlighted above would be a surprise (in the live view `s` means stop).
+            return True if self.focused is None or self.focused.id == "presets" else None
         if action == "stop":
             # Shown but dimmed when the highlighted run is not running: the key stays discoverable.
             run_dir = self._highlighted_run()

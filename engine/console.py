@@ -7,8 +7,9 @@ import sys
 import time
 from typing import IO, Any
 
+from rich.cells import cell_len
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -29,8 +30,14 @@ from engine.events import (
 )
 from engine.events import Progress as ProgressEvent
 from engine.history import RunHistory
+from engine.results import epoch_rows
 
 PLAIN_PROGRESS_SECONDS = 10.0
+# The live bar's width: at most BAR_MAX; loss and epoch give way before it drops under BAR_MIN,
+# samples/s and elapsed time before it drops under BAR_ROOM.
+BAR_MAX = 40
+BAR_MIN = 8
+BAR_ROOM = 20
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -91,20 +98,69 @@ def metrics_table(history: RunHistory, title: str = "Validation metrics per epoc
         # Metric names come from the preset's metrics: Text keeps "[...]" in them from reading as markup.
         table.add_column(Text(("val " if name == "loss" else "") + name), justify="right")
     table.add_column("", justify="left")
-    previous = 0
-    for ev in history.evaluations:
-        losses = [s.loss for s in history.losses if previous < s.step <= ev.step and math.isfinite(s.loss)]
-        previous = ev.step
-        train_loss = fmt_metric(sum(losses) / len(losses)) if losses else "--"
+    # The rows results.toml writes, so the table and the file agree on every train loss.
+    for ev, row in zip(history.evaluations, epoch_rows(history), strict=True):
         is_best = best is ev
         cells = [
             f"{ev.epoch:.2f}",
             str(ev.step),
-            train_loss,
+            fmt_metric(row["train_loss"]) if "train_loss" in row else "--",
             *(fmt_metric(ev.metrics.get(n, "--")) for n in names),
         ]
         table.add_row(*cells, Text(f"★ best {metric}") if is_best else "", style="bold" if is_best else None)
     return table
+
+
+class _PiecesColumn(ProgressColumn):
+    """The task's figures named in ``keys``, joined by dots: "· epoch 1.54 · loss 0.3772 · ETA 13s"."""
+
+    def __init__(self, keys: list[str]):
+        super().__init__()
+        self.keys = keys
+
+    def render(self, task: Task) -> Text:
+        pieces = [task.fields[k] for k in self.keys if task.fields.get(k)]
+        return Text("· " + " · ".join(pieces) if pieces else "")
+
+
+class TrainingProgress(Progress):
+    """Rich's progress line, laid out again for the console's width at every refresh.
+
+    Left to itself, Rich gives each column its natural width and cuts the overflow: at 80
+    columns the bar vanished and the percentage and ETA were cut. Here the bar, percentage,
+    step count and ETA always show; the other figures are left out, least needed first, and
+    the bar takes the room that is left. Task fields hold the figures as display text:
+    ``epoch``, ``loss``, ``speed``, ``elapsed`` and ``eta``.
+    """
+
+    def make_tasks_table(self, tasks: Any) -> Table:
+        tasks = list(tasks)
+        if tasks:
+            self.columns = self.fit(self.console.width, tasks[0])
+        return super().make_tasks_table(tasks)
+
+    @staticmethod
+    def fit(width: int, task: Task) -> list[Any]:
+        fields = task.fields
+        steps = f"{task.completed:.0f}/{task.total or 0:.0f}"
+        # Five columns, one space between each; "100%" is the widest percentage.
+        room = width - cell_len(task.description) - 4 - cell_len(steps) - 4
+        room -= cell_len("· " + fields.get("eta", ""))
+        shown = []
+        for key, keep in (("loss", BAR_MIN), ("epoch", BAR_MIN), ("speed", BAR_ROOM), ("elapsed", BAR_ROOM)):
+            cost = cell_len(fields.get(key, "")) + len(" · ")
+            if fields.get(key) and room - cost - len(" steps") >= keep:
+                shown.append(key)
+                room -= cost
+        label = " steps" if room - len(" steps") >= BAR_MIN else ""
+        room -= len(label)
+        return [
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=max(1, min(BAR_MAX, room))),
+            TaskProgressColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f}" + label, markup=False),
+            _PiecesColumn([k for k in ("epoch", "loss", "speed", "elapsed", "eta") if k in (*shown, "eta")]),
+        ]
 
 
 class ConsoleSink:
@@ -117,11 +173,13 @@ class ConsoleSink:
     ``fttui: error:`` line, which is what scripts read.
     """
 
-    def __init__(self, stream: IO[str] | None = None, live: bool | None = None):
+    def __init__(
+        self, stream: IO[str] | None = None, live: bool | None = None, console: Console | None = None
+    ):
         stream = stream or sys.stdout
-        self.console = Console(file=stream, highlight=False, soft_wrap=False)
+        self.console = console or Console(file=stream, highlight=False, soft_wrap=False)
         self.live = self.console.is_terminal if live is None else live
-        if not self.live:
+        if not self.live and console is None:
             # No cursor tricks, no colours, no carriage returns: output for logs and pipes.
             self.console = Console(
                 file=stream, highlight=False, color_system=None, force_terminal=False, width=200
@@ -137,17 +195,8 @@ class ConsoleSink:
     def _start_bar(self, total: int, completed: int) -> None:
         if not self.live or self.progress is not None:
             return
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.completed}/{task.total} steps"),
-            TextColumn("{task.fields[info]}", markup=False),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=False,
-        )
-        self.task = self.progress.add_task("training", total=total, completed=completed, info="")
+        self.progress = TrainingProgress(console=self.console, transient=False)
+        self.task = self.progress.add_task("training", total=total, completed=completed)
         self.progress.start()
 
     def _stop_bar(self) -> None:
@@ -158,6 +207,14 @@ class ConsoleSink:
     def print(self, *args: Any, **kwargs: Any) -> None:
         target = self.progress.console if self.progress is not None else self.console
         target.print(*args, **kwargs)
+
+    def continue_from(self, earlier: RunHistory) -> None:
+        """Take the earlier segments of a resumed run as known, without printing them again.
+
+        The end-of-run table and duration then cover the whole run, as results.toml does.
+        ``earlier`` becomes this sink's own: pass a copy of a history that others update.
+        """
+        self.history = earlier
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -200,7 +257,10 @@ class ConsoleSink:
             case StepLoss():
                 self._last_loss = event.loss
             case EpochMetrics():
-                values = " · ".join(f"{k} {fmt_metric(v)}" for k, v in event.metrics.items())
+                # "val loss": progress lines print the training loss as plain "loss".
+                values = " · ".join(
+                    f"{'val loss' if k == 'loss' else k} {fmt_metric(v)}" for k, v in event.metrics.items()
+                )
                 self.print(
                     Text.assemble(
                         "  ", (f"epoch {event.epoch:.2f}", "bold"), f" (step {event.step}): {values}"
@@ -225,13 +285,19 @@ class ConsoleSink:
                 self._summary(event)
 
     def _on_progress(self, event: ProgressEvent) -> None:
-        loss = f"loss {self._last_loss:.4f} · " if self._last_loss is not None else ""
-        info = f"epoch {event.epoch:.2f} · {loss}{event.samples_per_second:.1f} samples/s · ETA {fmt_duration(event.eta_seconds)}"
+        figures = {
+            "epoch": f"epoch {event.epoch:.2f}",
+            "loss": f"loss {self._last_loss:.4f}" if self._last_loss is not None else "",
+            "speed": f"{event.samples_per_second:.1f} samples/s",
+            "elapsed": f"elapsed {fmt_duration(event.elapsed_seconds)}",
+            "eta": f"ETA {fmt_duration(event.eta_seconds)}",
+        }
         if self.live:
             if self.progress is None:
                 self._start_bar(event.total_steps, event.step)
-            self.progress.update(self.task, completed=event.step, total=event.total_steps, info=info)
+            self.progress.update(self.task, completed=event.step, total=event.total_steps, **figures)
             return
+        info = " · ".join(figures[k] for k in ("epoch", "loss", "speed", "eta") if figures[k])
         now = time.monotonic()
         if now - self._last_plain >= PLAIN_PROGRESS_SECONDS or event.step >= event.total_steps:
             self._last_plain = now
@@ -242,9 +308,11 @@ class ConsoleSink:
         if self.history.evaluations:
             self.print(metrics_table(self.history))
         colour = {"completed": "green", "stopped": "yellow"}.get(event.status, "red")
-        self.print(
-            Text.assemble((event.status, f"bold {colour}"), f" in {fmt_duration(event.duration_seconds)}")
-        )
+        took = fmt_duration(event.duration_seconds)
+        if self.history.segments > 1:
+            # Active time over every segment, as results.toml's duration_seconds counts it.
+            took = f"{fmt_duration(self.history.finished_segments_seconds)} (this session {took})"
+        self.print(Text.assemble((event.status, f"bold {colour}"), f" in {took}"))
         if event.error and event.error_type != BAD_INPUT:
             self.print(Text.assemble("  ", ("error:", "red"), f" {event.error}"))
         if event.last_checkpoint:

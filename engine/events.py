@@ -403,9 +403,13 @@ def read_events_from(path: Path, offset: int) -> tuple[list[Event], int]:
     return events, offset + consumed
 
 
-def follow(path: Path, poll: float = 0.2, stop: threading.Event | None = None) -> Iterator[list[Event]]:
-    """Yield batches of new events as a log grows, until ``stop`` is set or the run finishes."""
-    offset = 0
+def follow(
+    path: Path, poll: float = 0.2, stop: threading.Event | None = None, offset: int = 0
+) -> Iterator[list[Event]]:
+    """Yield batches of new events as a log grows, until ``stop`` is set or the run finishes.
+
+    ``offset``: where to begin, in bytes; a resume follows from the end of the earlier segments.
+    """
     while stop is None or not stop.is_set():
         if Path(path).exists():
             events, offset = read_events_from(path, offset)

@@ -135,7 +135,7 @@ def run_distributed(args: argparse.Namespace, run_dir: Path | None = None, resum
 def _launch(args: argparse.Namespace, run_dir: Path, preset, worker_args: list[str]) -> int:
     from engine import cli
     from engine.console import ConsoleSink
-    from engine.events import EVENTS_FILE, follow
+    from engine.events import EVENTS_FILE, RunFinished, follow, read_events_from
 
     for stale in run_dir.glob(RANK_ERROR.format(rank="*")) if args.node_rank == 0 else ():
         stale.unlink(missing_ok=True)
@@ -149,6 +149,15 @@ def _launch(args: argparse.Namespace, run_dir: Path, preset, worker_args: list[s
     )
     if not main_node and not getattr(args, "quiet", False):
         print(f"node {args.node_rank}: workers started; node 0 shows the run and writes its log and results")
+    # A resume continues the log: show the new segment only, with the earlier ones as its past
+    # (the whole run's table and time at the end), and do not stop at their RunFinished.
+    log_path = run_dir / EVENTS_FILE
+    start_at = log_path.stat().st_size if log_path.exists() else 0
+    if sink is not None and start_at and hasattr(sink, "continue_from"):
+        from engine.history import load_history
+
+        sink.continue_from(load_history(run_dir))
+
     log = open(run_dir / LAUNCHER_LOG, "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -173,7 +182,7 @@ def _launch(args: argparse.Namespace, run_dir: Path, preset, worker_args: list[s
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def pump() -> None:
-        for batch in follow(run_dir / EVENTS_FILE, stop=stop_follow):
+        for batch in follow(log_path, stop=stop_follow, offset=start_at):
             for event in batch:
                 if sink:
                     sink(event)
@@ -195,8 +204,12 @@ def _launch(args: argparse.Namespace, run_dir: Path, preset, worker_args: list[s
     from engine.history import RunHistory, load_history
 
     # torchrun can fail before rank 0 writes a line (bad options, a worker dying at import).
-    history = load_history(run_dir) if (run_dir / EVENTS_FILE).exists() else RunHistory()
-    if history.finished is None or (rc != 0 and history.finished.status == "completed"):
+    history = load_history(run_dir) if log_path.exists() else RunHistory()
+    # This launch's own ending, not that of a segment before it (a resume).
+    ended = log_path.exists() and any(
+        isinstance(event, RunFinished) for event in read_events_from(log_path, start_at)[0]
+    )
+    if not ended or (rc != 0 and history.finished.status == "completed"):
         # Rank 0 never got to write its ending (killed by torchrun after another rank failed).
         _finish_for_dead_ranks(run_dir, preset, history, rc, sink)
         history = load_history(run_dir)

@@ -56,7 +56,7 @@ def _when(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).replace(microsecond=0)
 
 
-def _epoch_rows(history: RunHistory) -> list[dict[str, Any]]:
+def epoch_rows(history: RunHistory) -> list[dict[str, Any]]:
     rows = []
     previous_step = 0
     for ev in history.evaluations:
@@ -148,7 +148,7 @@ def build_results(
             "epoch": round(best.epoch, 4),
             "step": best.step,
         }
-    results["epochs"] = _epoch_rows(history)
+    results["epochs"] = epoch_rows(history)
     results["training_loss"] = history.loss_summary()
     throughput: dict[str, Any] = {}
     if train_summary:

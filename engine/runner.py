@@ -8,6 +8,7 @@ and a ``results.toml``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -194,12 +195,20 @@ def run(
     history = RunHistory()
     if resume and (run_dir / EVENTS_FILE).exists():
         history = RunHistory.from_log(run_dir / EVENTS_FILE)
+        # The console's end-of-run table and duration cover the whole run, as results.toml does;
+        # it gets a copy, since it folds the coming events into its history itself.
+        continue_from = getattr(sink, "continue_from", None)
+        if main and continue_from is not None:
+            continue_from(copy.deepcopy(history))
     log = EventLog(run_dir / EVENTS_FILE) if main else None
     emit = Emitter(log, history, sink if main else None)
     if main:
         if not resume:
             write_preset_file(run_dir, preset)
-        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        if resume:
+            # Left by the segment before (a crash after the stop was asked); a fresh run keeps
+            # it: it is a stop asked for while this process was still starting.
+            (run_dir / STOP_FILE).unlink(missing_ok=True)
 
     started = time.time()
     started_mono = time.monotonic()

@@ -175,3 +175,53 @@ def test_two_nodes_meet_at_a_rendezvous_endpoint(demo_home, tmp_path):
     plan = next(e for e in log if isinstance(e, ev.TrainingPlan))
     assert (plan.global_batch_size, plan.total_steps) == (64, 4)
     assert load_history(run_dir).status() == "completed"
+
+
+def test_a_two_process_run_stopped_and_resumed_reads_as_one_run(demo_home, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    run_dir = tmp_path / "run"
+    small = _sets(
+        "dataset.max_train_samples=256",
+        "dataset.max_eval_samples=64",
+        "training.num_train_epochs=3",
+        "training.per_device_train_batch_size=16",
+        "training.logging_steps=2",
+    )
+    first = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "engine", "run", "demo", "--plain", "--nproc-per-node", "2"),
+            *("--output-dir", str(run_dir), *small),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    deadline = time.monotonic() + 180
+    while not ((run_dir / ev.EVENTS_FILE).exists() and load_history(run_dir).step >= 3):
+        assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
+        time.sleep(0.2)
+    first.send_signal(signal.SIGTERM)
+    out, _ = first.communicate(timeout=180)
+    assert first.returncode == 3, out  # stopped
+    stopped_at = load_history(run_dir).step
+
+    proc = run_cli("resume", str(run_dir), "--plain", "--nproc-per-node", "2", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    history = load_history(run_dir)
+    assert history.status() == "completed" and history.segments == 2
+    assert history.plan.start_step == stopped_at and history.plan.total_steps == 24
+    results = tomllib.loads((run_dir / "results.toml").read_text())["results"]
+    assert [round(row["epoch"]) for row in results["epochs"]] == [1, 2, 3]
+    # The console followed the new segment only, and its table covers the whole run.
+    assert proc.stdout.count("plan:") == 1, proc.stdout  # the first segment is not printed again
+    table = proc.stdout[proc.stdout.index("Validation metrics per epoch") :]
+    assert all(f"{epoch}.00 │" in table for epoch in (1, 2, 3))

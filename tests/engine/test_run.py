@@ -489,3 +489,43 @@ def test_an_internal_error_before_the_engine_starts_still_leaves_an_explained_ru
     assert history.status() == "failed"
     assert history.finished.error == "internal error: RuntimeError: boom second line"
     assert "RuntimeError" in history.finished.traceback
+
+
+def test_the_console_after_a_resume_shows_the_whole_run_as_results_toml_does(
+    demo_home, tmp_path, monkeypatch
+):
+    import io
+    import re
+
+    from engine.callback import EventCallback
+    from engine.console import ConsoleSink, fmt_duration, fmt_metric
+
+    # SMALL: 6 steps an epoch; stop on step 8, so epoch 1 and part of epoch 2's losses are the first segment's.
+    monkeypatch.setattr(EventCallback, "_stop_wanted", lambda self, state: state.global_step == 8)
+    run_dir = tmp_path / "run"
+    assert runner.run(small_preset(), run_dir=run_dir).status == "stopped"
+    monkeypatch.undo()
+    stream = io.StringIO()
+    outcome = runner.run(small_preset(), run_dir=run_dir, resume=True, sink=ConsoleSink(stream, live=False))
+    assert outcome.status == "completed", outcome.error
+    out = stream.getvalue()
+    results = tomllib.loads((run_dir / "results.toml").read_text())["results"]
+
+    table = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+    expected = [
+        [
+            f"{row['epoch']:.2f}",
+            str(row["step"]),
+            fmt_metric(row["train_loss"]),
+            *(fmt_metric(row[k]) for k in ("eval_loss", "accuracy", "f1")),
+        ]
+        for row in results["epochs"]
+    ]
+    assert [cells[:6] for cells in table] == expected, out
+    assert len(expected) == 2
+    # Whole-run active time, as results.toml counts it (rounded to seconds; a second's edge may fall between).
+    done = re.search(r"^completed in (\S+) \(this session (\S+)\)$", out, re.MULTILINE)
+    assert done, out
+    total = results["duration_seconds"]
+    assert done[1] in (fmt_duration(total), fmt_duration(total + 1)), (done[0], total)
+    assert "epoch 1.00 (step 6)" not in out  # the first segment's lines are not printed again

@@ -111,6 +111,8 @@ class FineTuneApp(App[int]):
         self.run_index = RunIndex()
         # Runs started or opened in this session: quitting asks about the ones still live.
         self.runs_in_view: set[Path] = set()
+        # Engine processes started here: live from the start, before their first event.
+        self.launched: dict[Path, subprocess.Popen] = {}
         # Resumes started here whose process has not yet begun its segment of the log: until
         # it does, the log still says "stopped", and a second resume must not start.
         self.resuming: dict[Path, tuple[subprocess.Popen, int]] = {}
@@ -212,7 +214,9 @@ class FineTuneApp(App[int]):
     def launch(self, preset_ref: str, **kwargs) -> tuple[Path, subprocess.Popen] | None:
         """``engine.launch.start_detached``, with a failure to start the process told to the user."""
         try:
-            return launch.start_detached(preset_ref, **kwargs)
+            run_dir, process = launch.start_detached(preset_ref, **kwargs)
+            self.launched[run_dir] = process
+            return run_dir, process
         except OSError as exc:
             self.notify(
                 f"could not start the engine: {exc}",
@@ -222,7 +226,26 @@ class FineTuneApp(App[int]):
             )
             return None
 
+    def is_starting(self, run_dir: Path) -> bool:
+        """Started from here, its process alive, and no event written yet (imports, loading)."""
+        process = self.launched.get(Path(run_dir))
+        return (
+            process is not None
+            and process.poll() is None
+            and self.run_index.history(Path(run_dir)).status() == "unknown"
+        )
+
+    def live_runs(self) -> list[Path]:
+        """Runs this app shows or started that are training, or still starting up."""
+        running = self.run_index.live_runs(sorted(self.runs_in_view))
+        return running + [d for d in sorted(self.launched) if d not in running and self.is_starting(d)]
+
     def stop_run(self, run_dir: Path) -> None:
+        if self.is_starting(run_dir):
+            # The engine checks for the stop file between its start-up stages and ends "stopped".
+            self.notify("it stops before training begins", title=f"Stopping {run_dir.name}", markup=False)
+            self.request_stops([run_dir])
+            return
         if self.run_index.history(run_dir).status() != "running":
             self.notify(f"{run_dir.name} is not running", severity="warning", markup=False)
             return
@@ -342,7 +365,7 @@ class FineTuneApp(App[int]):
             # Asked twice: leave the runs alone, the choice that loses nothing.
             self.screen.dismiss("leave")
             return
-        live = self.run_index.live_runs(sorted(self.runs_in_view))
+        live = self.live_runs()
         if not live:
             self.exit(0)
             return

@@ -168,3 +168,26 @@ async def test_a_run_the_engine_rejects_before_starting_says_why(home_with_demo:
         assert "bf16" in progress.view.error and "GPU" in progress.view.error
         assert any(n.startswith("Run failed") and "bf16" in n for n in seen)
         assert live.check_action("results", ()) is None
+
+
+async def test_a_run_still_starting_can_be_stopped_and_quitting_asks_about_it(home_with_demo: Path):
+    from tui.screens.quit_confirm import QuitScreen
+
+    app = FineTuneApp()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        run_dir = app.start_run(RunSetup.for_preset("demo"))
+        live = app.screen
+        assert isinstance(live, RunScreen)
+        # The engine is still importing: nothing in its log yet, but it is a live run.
+        assert app.is_starting(run_dir) and live.history.started is None
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, QuitScreen), "quitting asks about a run that is still starting"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: live.check_action("stop_run", ()) is True, what="stop to be offered")
+        await pilot.press("s")
+        await wait_for(
+            pilot, lambda: live.history.finished is not None, timeout=RUN_TIMEOUT, what="the run to end"
+        )
+        assert live.history.finished.status == "stopped"
+        assert live.history.plan is None, "stopped before training began"

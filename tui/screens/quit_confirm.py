@@ -45,7 +45,11 @@ class QuitScreen(ModalScreen[str | None]):
         lines = []
         for run_dir in self.live_runs:
             history = self.run_index.history(run_dir)
-            progress = f"step {history.step}/{history.total_steps}" if history.total_steps else history.stage
+            progress = (
+                f"step {history.step}/{history.total_steps}"
+                if history.total_steps
+                else (history.stage or "starting")
+            )
             lines.append(f"  {run_dir.name} ({progress})")
         with Vertical(id="quit-dialog", classes="dialog"):
             yield Label("A run is still training", classes="dialog-title")

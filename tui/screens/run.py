@@ -19,6 +19,7 @@ from engine.console import fmt_metric
 from engine.events import EVENTS_FILE, RunFinished, RunStarted, read_events_from
 from engine.history import RunHistory
 from engine.paths import RESULTS_FILE, RUN_LOG
+from engine.stopping import STOP_FILE
 from tui import run_recovery
 from tui.messages import RunEvents, RunTick
 from tui.screens.base import FttuiScreen
@@ -295,10 +296,13 @@ offers `m`: a new run with half the batch per device and twice the gradient accu
     # -- actions -------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        starting = self._status == "unknown" and self.app.is_starting(self.run_dir)
         if action == "stop_run":
+            if starting:
+                return not (self.run_dir / STOP_FILE).exists()
             return self._status == "running" and self.history.stop_requested is None
         if action == "leave":
-            return self._status == "running"
+            return self._status == "running" or starting
         if action == "resume":
             return self._resumable and not self.app.is_resuming(self.run_dir)
         if action == "retry_memory":
@@ -311,9 +315,10 @@ offers `m`: a new run with half the batch per device and twice the gradient accu
 
     def action_stop_run(self) -> None:
         self.app.stop_run(self.run_dir)
+        self.set_timer(0.5, self.refresh_bindings)  # the stop file is written by a worker
 
     def action_leave(self) -> None:
-        if self._status == "running":
+        if self._status == "running" or self.app.is_starting(self.run_dir):
             self.notify(
                 f"{self.run_dir.name} keeps training; open it again from home",
                 title="Left running",

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-dir",
         type=Path,
         metavar="DIR",
-        help="run folder (default: a new folder under the runs directory)",
+        help="run folder (default: a new folder under the runs directory); not one that holds a run",
     )
     run.add_argument("--check", action="store_true", help="validate the preset and exit without training")
     run.add_argument("--plain", action="store_true", help="line-oriented progress even on a terminal")
@@ -93,7 +93,12 @@ def _add_launch_options(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--rdzv-endpoint", default="", metavar="HOST:PORT", help="rendezvous endpoint for several nodes"
     )
-    group.add_argument("--rdzv-id", default="", metavar="ID", help="rendezvous id (default: the run id)")
+    group.add_argument(
+        "--rdzv-id",
+        default="",
+        metavar="ID",
+        help="rendezvous id, the same on every node (default: fttui-<preset name>)",
+    )
     group.add_argument(
         "--master-port", type=int, default=0, metavar="PORT", help="port for a single-node job"
     )

@@ -449,3 +449,21 @@ async def test_the_palette_screenshot_lands_in_fttuis_own_folder(fttui_home: Pat
 
         await wait_for(pilot, written, what="the screenshot")
     assert "fttui" in next(folder.glob("*.svg")).read_text(encoding="utf-8")
+
+
+async def test_the_quit_question_keeps_the_runs_steps_current(fttui_home: Path):
+    run_dir = replay_run(fttui_home, upto=40, live=True)
+    events = recorded_events()
+    app = FineTuneApp(attach=run_dir)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+q")
+        dialog = app.screen
+        assert isinstance(dialog, QuitScreen)
+        before = label_text(dialog, "#quit-runs")
+        later = as_run(events, run_dir, live=True)[40:60]
+        with (run_dir / "events.jsonl").open("a", encoding="utf-8") as log:
+            log.write("".join(line + "\n" for line in later))
+        await wait_for(pilot, lambda: label_text(dialog, "#quit-runs") != before, what="the step to move on")
+        assert "step" in label_text(dialog, "#quit-runs")
+        await pilot.press("escape")

@@ -41,7 +41,7 @@ class QuitScreen(ModalScreen[str | None]):
         self.live_runs = live_runs
         self.run_index = run_index
 
-    def compose(self) -> ComposeResult:
+    def _lines(self) -> Content:
         lines = []
         for run_dir in self.live_runs:
             history = self.run_index.history(run_dir)
@@ -51,9 +51,12 @@ class QuitScreen(ModalScreen[str | None]):
                 else (history.stage or "starting")
             )
             lines.append(f"  {run_dir.name} ({progress})")
+        return Content("\n".join(lines))
+
+    def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog", classes="dialog"):
             yield Label("A run is still training", classes="dialog-title")
-            yield Label(Content("\n".join(lines)))
+            yield Label(self._lines(), id="quit-runs")
             yield Label(
                 "Stop it (it saves a checkpoint and writes results), or leave it running: "
                 "it lives in its own process, and `fttui` shows it again later."
@@ -62,6 +65,10 @@ class QuitScreen(ModalScreen[str | None]):
                 yield Button("Stop run and quit (s)", id="stop", variant="warning")
                 yield Button("Leave running (l)", id="leave", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        # The runs go on training while the question is open: keep their steps current.
+        self.set_interval(1.0, lambda: self.query_one("#quit-runs", Label).update(self._lines()))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_choose(event.button.id or "cancel")

@@ -147,6 +147,10 @@ async def test_unreachable_hub_dataset_is_a_notification_and_the_app_goes_on(ftt
             pilot, lambda: any("Dataset not loaded" in n for n in seen), timeout=60, what="the error"
         )
         assert "could not be reached" in text_of(screen, "#setup-error")
+        # The column pickers still say what the preset uses, not blank placeholders.
+        picked = [screen.query_one(f"#{name}", Select).value for name in ("text1", "text2", "label")]
+        assert picked == ["sentence1", "sentence2", "label"]
+        assert screen.setup.edits == {}
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape", "escape")

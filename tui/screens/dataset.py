@@ -276,7 +276,10 @@ that `max_length` would cut.
             table = self.query_one("#preview-rows", DataTable)
             table.loading = False
             table.clear(columns=True)
-            self.query_one("#dataset-splits", Label).update("the dataset could not be loaded")
+            self.query_one("#dataset-splits", Label).update(
+                "the dataset could not be loaded: the columns are the preset's, unchecked"
+            )
+            self._fill_columns_from_preset()
             self.show_error(message.message)
             self.notify(
                 message.message, title="Dataset not loaded", severity="error", timeout=12, markup=False
@@ -307,6 +310,23 @@ that `max_length` would cut.
                 select = self.query_one(select_id, Select)
                 select.set_options(options)
                 select.value = value if value in preview.columns else Select.NULL
+
+    def _fill_columns_from_preset(self) -> None:
+        """Without the data, the column pickers still say what the preset will use (not blank)."""
+        preset = self.effective_preset()
+        if preset is None:
+            return
+        chosen = list(preset.dataset.get("text_columns") or [])
+        label = preset.dataset.get("label_column", "label")
+        with self.prevent(Select.Changed):
+            for select_id, value in (
+                ("#text1", chosen[0] if chosen else None),
+                ("#text2", chosen[1] if len(chosen) > 1 else None),
+                ("#label", label),
+            ):
+                select = self.query_one(select_id, Select)
+                select.set_options([(value, value)] if value else [])
+                select.value = value if value else Select.NULL
 
     def _show_labels(self, preview: DatasetPreview) -> None:
         widget = self.query_one("#label-distribution", Static)

@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="run folder (default: a new folder under the runs directory); not one that holds a run",
     )
-    run.add_argument("--check", action="store_true", help="validate the preset and exit without training")
+    run.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the preset, load its data and tokenizer, and exit without training",
+    )
     run.add_argument("--plain", action="store_true", help="line-oriented progress even on a terminal")
     run.add_argument(
         "--quiet", action="store_true", help="print nothing but errors (the event log is still written)"
@@ -320,9 +324,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     for message in preset.warnings:
         print(f"fttui: warning: {message}", file=sys.stderr)
     if args.check:
-        print(f"{preset.source}: ok ({preset.name}: {preset.description})")
-        return EXIT_OK
+        return _check_only(preset)
     return _execute(preset, args, run_dir=args.output_dir, resume=False)
+
+
+def _check_only(preset) -> int:
+    """`--check`: the preset, then its data and tokenizer, loaded as a run would; no training."""
+    from engine import config as cfg
+    from engine import runner
+
+    try:
+        summary = runner.preflight(preset)
+    except cfg.PresetError as exc:
+        error(str(exc))
+        return EXIT_BAD_INPUT
+    print(f"{preset.source}: ok ({preset.name}: {preset.description})")
+    print(f"  {summary}")
+    return EXIT_OK
 
 
 def _execute(preset, args: argparse.Namespace, run_dir: Path | None, resume: bool) -> int:

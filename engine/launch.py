@@ -109,8 +109,7 @@ def run_distributed(args: argparse.Namespace, run_dir: Path | None = None, resum
             args.preset, args.overrides, args.edits, run_dir=None if args.check else args.output_dir
         )
         if preset is not None and args.check:
-            print(f"{preset.source}: ok ({preset.name}: {preset.description})")
-            return cli.EXIT_OK
+            return cli._check_only(preset)
         run_dir = args.output_dir or paths.runs_dir() / paths.new_run_id(preset.name if preset else "run")
         worker_args = ["run", args.preset, "--output-dir", str(run_dir), "--quiet"]
         worker_args += [x for text in args.edits for x in ("--edit", text)]

@@ -365,6 +365,32 @@ def _describe_device(preset: cfg.Preset) -> tuple[str, list[str]]:
     return gpu.describe_device(bool(preset.training.get("use_cpu")))
 
 
+def preflight(preset: cfg.Preset) -> str:
+    """What `fttui run --check` verifies beyond the preset itself, without training: the data
+    loads with its splits, columns and labels, and the checkpoint's tokenizer loads (offline,
+    a hub id must be cached). Returns a one-line summary; raises ``PresetError``, named by
+    where the bad value came from."""
+    from engine import data as data_mod
+    from engine import model_loading, preview
+
+    hub.prepare()
+    try:
+        ds_spec = preview.resolve_demo(preset.dataset)
+        model_spec = preview.resolve_demo(preset.model)
+        raw = data_mod.load_raw(ds_spec, preset.source)
+        train, evald, eval_source = data_mod.load_splits(raw, ds_spec, preset.source)
+        _, _, labels = data_mod.settle_labels(train, evald, ds_spec, preset.source)
+        model_loading.load_tokenizer(model_spec, preset.source)
+    except cfg.PresetError as exc:
+        raise cfg.attributed(preset, exc) from None
+    if ds_spec.get("eval_fraction"):
+        eval_rows = f"{ds_spec['eval_fraction']:g} of train for evaluation"
+    else:
+        eval_rows = f"{len(evald):,} eval rows ({eval_source})" if evald is not None else "no evaluation"
+    what = f"{labels.num_labels} classes" if labels.task == "classification" else "regression (one output)"
+    return f"{len(train):,} train rows, {eval_rows}, {what}; tokenizer of {preset.model['checkpoint']} loads"
+
+
 def _check_stop(stop_event: threading.Event, run_dir: Path) -> None:
     if stop_event.is_set() or (run_dir / STOP_FILE).exists():
         raise StoppedBeforeTraining()

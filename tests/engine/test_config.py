@@ -537,11 +537,33 @@ def test_cli_output_dir_that_is_a_file_cannot_be_made_or_holds_a_run(tmp_path):
     assert (finished / "results.toml").read_text(encoding="utf-8") == "kept"
 
 
-def test_cli_check_accepts_a_good_preset_and_warns_about_fp16_on_cpu():
+def test_cli_check_accepts_a_good_preset_and_warns_about_fp16_on_cpu(demo_home):
     proc = run_cli("run", "demo", "--check", "--set", "training.fp16=true")
     assert proc.returncode == 0, proc.stderr
     assert "demo (built-in preset): ok" in proc.stdout
+    # --check loads the data and the tokenizer as a run would, and says what it found.
+    assert (
+        "6,000 train rows, 600 eval rows (split 'validation'), 2 classes; tokenizer of demo:tiny-bert loads"
+        in (proc.stdout)
+    )
     assert "fp16 = true has no effect on a CPU" in proc.stderr
+    assert not (demo_home / "runs").exists()  # nothing trained, no run folder
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "dataset.text_columns=nope",
+            "[dataset] text_columns: column 'nope' not found in split 'train'; its columns are: text, label",
+        ),
+        ("model.checkpoint=/nonexistent/model", "[model] checkpoint: no such folder: /nonexistent/model"),
+    ],
+)
+def test_cli_check_finds_what_only_the_data_or_checkpoint_can_refute(demo_home, override, message):
+    proc = run_cli("run", "demo", "--check", "--set", override)
+    assert (proc.returncode, proc.stderr.strip()) == (2, f"fttui: error: --set {override}: {message}")
+    assert "ok" not in proc.stdout
 
 
 def test_a_deprecated_training_field_works_with_a_warning_naming_its_new_name():

@@ -154,7 +154,7 @@ def _internal_error(args: argparse.Namespace, exc: Exception) -> int:
     error(f"{message} (a bug in fttui: the traceback above helps a report)")
     run_dir = getattr(args, "output_dir", None)
     if args.command == "run" and run_dir is not None and not (Path(run_dir) / EVENTS_FILE).exists():
-        _record_rejection(Path(run_dir), args.preset, message, error_type=type(exc).__name__, tb=tb)
+        record_unstarted_run(Path(run_dir), args.preset, message, error_type=type(exc).__name__, tb=tb)
     return EXIT_FAILED
 
 
@@ -216,12 +216,12 @@ def _load_preset(ref: str, overrides: list[str], edits: list[str], run_dir: Path
     except cfg.PresetError as exc:
         error(str(exc))
         if run_dir is not None:
-            _record_rejection(Path(run_dir), ref, str(exc))
+            record_unstarted_run(Path(run_dir), ref, str(exc))
         return None, EXIT_BAD_INPUT
     return preset, None
 
 
-def _record_rejection(
+def record_unstarted_run(
     run_dir: Path, ref: str, message: str, error_type: str = "bad input", tb: str = ""
 ) -> None:
     """A run that ended before its engine started: a log of two events, so it is listed and explained."""

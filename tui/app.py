@@ -113,6 +113,7 @@ class FineTuneApp(App[int]):
         self.runs_in_view: set[Path] = set()
         # Engine processes started here: live from the start, before their first event.
         self.launched: dict[Path, subprocess.Popen] = {}
+        self.launched_presets: dict[Path, str] = {}
         # Resumes started here whose process has not yet begun its segment of the log: until
         # it does, the log still says "stopped", and a second resume must not start.
         self.resuming: dict[Path, tuple[subprocess.Popen, int]] = {}
@@ -127,6 +128,7 @@ class FineTuneApp(App[int]):
         self.theme = "fttui"
         if self.attach is not None:
             self.open_run(self.attach)
+        self.set_interval(2.0, self.record_failed_starts)
 
     def on_ready(self) -> None:
         # Everything alive now (modules, Textual's machinery) lives as long as the app: keep it
@@ -216,6 +218,7 @@ class FineTuneApp(App[int]):
         try:
             run_dir, process = launch.start_detached(preset_ref, **kwargs)
             self.launched[run_dir] = process
+            self.launched_presets[run_dir] = kwargs.get("preset_name") or Path(str(preset_ref)).stem
             return run_dir, process
         except OSError as exc:
             self.notify(
@@ -234,6 +237,23 @@ class FineTuneApp(App[int]):
             and process.poll() is None
             and self.run_index.history(Path(run_dir)).status() == "unknown"
         )
+
+    def record_failed_starts(self) -> None:
+        """A process started here that died before its first event (a broken install, an import
+        error) leaves a run folder no list would show: give it a log that says why it failed."""
+        from engine.cli import record_unstarted_run
+        from engine.events import EVENTS_FILE
+        from tui.screens.run import launch_failure
+
+        for run_dir, process in list(self.launched.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            del self.launched[run_dir]
+            name = self.launched_presets.pop(run_dir, run_dir.name)
+            if not (run_dir / EVENTS_FILE).exists():
+                reason = launch_failure(run_dir, code)
+                record_unstarted_run(run_dir, name, reason, error_type="launch failure")
 
     def live_runs(self) -> list[Path]:
         """Runs this app shows or started that are training, or still starting up."""

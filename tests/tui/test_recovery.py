@@ -415,3 +415,35 @@ async def test_a_multi_process_run_shows_its_world_size(fttui_home: Path):
         await wait_for(pilot, lambda: live.history.started is not None, what="the log")
         await pilot.pause(0.2)
         assert "world size 2" in text(live, "#run-title")
+
+
+async def test_a_run_whose_process_died_before_its_first_event_is_listed_with_why(
+    fttui_home: Path, launcher: Launcher
+):
+    from engine.history import load_history
+    from engine.paths import RUN_LOG
+
+    def broken_install(run_dir: Path) -> None:
+        (run_dir / RUN_LOG).write_text(
+            "Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'torch'\n",
+            encoding="utf-8",
+        )
+
+    launcher.write = broken_install
+    app = FineTuneApp()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        run_dir = app.start_run(RunSetup.for_preset("demo"))
+        await pilot.press("escape")  # left the live view before the process died
+        app.launched[run_dir].returncode = 1
+        app.record_failed_starts()
+        history = load_history(run_dir)
+        assert history.status() == "failed"
+        assert history.finished.error == "ModuleNotFoundError: No module named 'torch'"
+        assert history.started.preset == "demo"
+        home = app.screen
+        assert isinstance(home, HomeScreen)
+        home.list_runs()
+        runs = home.query_one("#runs")
+        await wait_for(pilot, lambda: runs.row_count == 1, what="the failed run listed")
+        assert str(runs.get_row_at(0)[1]) == "failed"

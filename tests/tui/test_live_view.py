@@ -439,15 +439,15 @@ async def test_export_asks_before_overwriting_and_names_the_file_it_could_not_wr
 
 async def test_the_palette_screenshot_lands_in_fttuis_own_folder(fttui_home: Path):
     app = FineTuneApp()
+    seen = record_notifications(app)
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.pause()
         app.action_screenshot()
         folder = fttui_home / "screenshots"
-
-        def written() -> bool:
-            return any(p.stat().st_size > 0 for p in folder.glob("*.svg")) if folder.is_dir() else False
-
-        await wait_for(pilot, written, what="the screenshot")
+        # Textual's delivery thread reports back when the file is complete: wait for that, not
+        # just for the file, or the thread outlives the app.
+        await wait_for(pilot, lambda: any(n.startswith("Screenshot: Saved") for n in seen), what="the save")
+    assert any(str(folder) in n for n in seen)
     assert "fttui" in next(folder.glob("*.svg")).read_text(encoding="utf-8")
 
 

@@ -218,7 +218,7 @@ that `max_length` would cut.
         self.query_one("#dataset-splits", Label).update(
             Content(f"{splits} · columns: {', '.join(preview.columns)}")
         )
-        self._fill_columns(preview)
+        self._fill_columns(preview.columns)
         self._show_labels(preview)
         if preview.problems:
             self.show_error(" · ".join(preview.problems))
@@ -279,7 +279,7 @@ that `max_length` would cut.
             self.query_one("#dataset-splits", Label).update(
                 "the dataset could not be loaded: the columns are the preset's, unchecked"
             )
-            self._fill_columns_from_preset()
+            self._fill_columns(None)
             self.show_error(message.message)
             self.notify(
                 message.message, title="Dataset not loaded", severity="error", timeout=12, markup=False
@@ -296,37 +296,24 @@ that `max_length` would cut.
                 markup=False,
             )
 
-    def _fill_columns(self, preview: DatasetPreview) -> None:
+    def _fill_columns(self, columns: list[str] | None) -> None:
+        """The column pickers: the data's columns with the preset's choices selected; without
+        the data (``columns`` None) only the preset's own choices, so they are not blank."""
         preset = self.effective_preset()
+        if preset is None and columns is None:
+            return
         chosen = list(preset.dataset.get("text_columns") or []) if preset else []
         label = preset.dataset.get("label_column", "label") if preset else "label"
-        options = [(c, c) for c in preview.columns]
         with self.prevent(Select.Changed):
             for select_id, value in (
                 ("#text1", chosen[0] if chosen else None),
                 ("#text2", chosen[1] if len(chosen) > 1 else None),
                 ("#label", label),
             ):
+                options = columns if columns is not None else [value] if value else []
                 select = self.query_one(select_id, Select)
-                select.set_options(options)
-                select.value = value if value in preview.columns else Select.NULL
-
-    def _fill_columns_from_preset(self) -> None:
-        """Without the data, the column pickers still say what the preset will use (not blank)."""
-        preset = self.effective_preset()
-        if preset is None:
-            return
-        chosen = list(preset.dataset.get("text_columns") or [])
-        label = preset.dataset.get("label_column", "label")
-        with self.prevent(Select.Changed):
-            for select_id, value in (
-                ("#text1", chosen[0] if chosen else None),
-                ("#text2", chosen[1] if len(chosen) > 1 else None),
-                ("#label", label),
-            ):
-                select = self.query_one(select_id, Select)
-                select.set_options([(value, value)] if value else [])
-                select.value = value if value else Select.NULL
+                select.set_options([(c, c) for c in options])
+                select.value = value if value in options else Select.NULL
 
     def _show_labels(self, preview: DatasetPreview) -> None:
         widget = self.query_one("#label-distribution", Static)
@@ -454,6 +441,6 @@ that `max_length` would cut.
         if not self.apply_edits(changes):
             # The lists show what is in force, never a choice that was refused.
             if self.setup.preview is not None:
-                self._fill_columns(self.setup.preview)
+                self._fill_columns(self.setup.preview.columns)
             return
         self.load_preview()

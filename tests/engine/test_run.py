@@ -220,16 +220,22 @@ def test_sigterm_stops_gracefully_and_resume_completes_the_run(demo_home, tmp_pa
     assert results["duration_seconds"] <= results["wall_seconds"]
 
 
-def test_a_stop_on_an_epoch_boundary_keeps_that_epochs_metrics_across_the_resume(
-    demo_home, tmp_path, monkeypatch
-):
+def _stopped_on_step(tmp_path, monkeypatch, step: int) -> Path:
+    """A SMALL run stopped on ``step``, as a stop request seen at that step would stop it."""
     from engine.callback import EventCallback
 
-    # SMALL: 96 examples in batches of 16 = 6 steps an epoch; stop on step 6, the epoch's last.
-    monkeypatch.setattr(EventCallback, "_stop_wanted", lambda self, state: state.global_step == 6)
+    monkeypatch.setattr(EventCallback, "_stop_wanted", lambda self, state: state.global_step == step)
     run_dir = tmp_path / "run"
     assert runner.run(small_preset(), run_dir=run_dir).status == "stopped"
     monkeypatch.undo()
+    return run_dir
+
+
+def test_a_stop_on_an_epoch_boundary_keeps_that_epochs_metrics_across_the_resume(
+    demo_home, tmp_path, monkeypatch
+):
+    # SMALL: 96 examples in batches of 16 = 6 steps an epoch; stop on step 6, the epoch's last.
+    run_dir = _stopped_on_step(tmp_path, monkeypatch, 6)
     assert [round(e.epoch) for e in events_of(run_dir) if isinstance(e, ev.EpochMetrics)] == [1]
     assert runner.run(small_preset(), run_dir=run_dir, resume=True).status == "completed"
     results = tomllib.loads((run_dir / "results.toml").read_text())["results"]
@@ -497,14 +503,10 @@ def test_the_console_after_a_resume_shows_the_whole_run_as_results_toml_does(
     import io
     import re
 
-    from engine.callback import EventCallback
     from engine.console import ConsoleSink, fmt_duration, fmt_metric
 
     # SMALL: 6 steps an epoch; stop on step 8, so epoch 1 and part of epoch 2's losses are the first segment's.
-    monkeypatch.setattr(EventCallback, "_stop_wanted", lambda self, state: state.global_step == 8)
-    run_dir = tmp_path / "run"
-    assert runner.run(small_preset(), run_dir=run_dir).status == "stopped"
-    monkeypatch.undo()
+    run_dir = _stopped_on_step(tmp_path, monkeypatch, 8)
     stream = io.StringIO()
     outcome = runner.run(small_preset(), run_dir=run_dir, resume=True, sink=ConsoleSink(stream, live=False))
     assert outcome.status == "completed", outcome.error

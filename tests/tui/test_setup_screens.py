@@ -268,12 +268,16 @@ async def test_leaving_setup_with_unsaved_edits_asks_first(home_with_demo: Path)
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
 
+        async def open_demo_with_max_length(text: str):
+            await pilot.press("enter")
+            screen = app.screen
+            screen.query_one("#max_length", Input).focus()
+            await pilot.press("ctrl+u", *text, "enter")
+            await pilot.pause()
+            return screen
+
         # Unsaved again: escape, then enter on "Discard" goes home.
-        await pilot.press("enter")
-        dataset = app.screen
-        dataset.query_one("#max_length", Input).focus()
-        await pilot.press("ctrl+u", *"16", "enter")
-        await pilot.pause()
+        await open_demo_with_max_length("16")
         await pilot.press("escape")
         await pilot.pause()
         await pilot.press("enter")
@@ -281,11 +285,7 @@ async def test_leaving_setup_with_unsaved_edits_asks_first(home_with_demo: Path)
         assert isinstance(app.screen, HomeScreen)
 
         # The palette's ways out ask the same question, then go where they were asked to.
-        await pilot.press("enter")
-        dataset = app.screen
-        dataset.query_one("#max_length", Input).focus()
-        await pilot.press("ctrl+u", *"24", "enter")
-        await pilot.pause()
+        dataset = await open_demo_with_max_length("24")
         commands = {c.title: c for c in app.get_system_commands(dataset)}
         commands["Open preset: local-csv"].callback()
         await pilot.pause()

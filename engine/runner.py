@@ -244,7 +244,7 @@ def run(
         ("metrics", "metric scripts from outside evaluate"),
     ):
         if getattr(preset, table).get("trust_remote_code"):
-            source = preset.provenance.get(f"{table}.trust_remote_code", preset.source)
+            source = cfg.source_of(preset, table, "trust_remote_code")
             emit(
                 RunWarning(
                     category="trust_remote_code",
@@ -478,7 +478,7 @@ def _build(
             if message.startswith(f"metrics.{name}: "):
                 key, message = name, message.removeprefix(f"metrics.{name}: ")
         raise cfg.PresetError(
-            preset.provenance.get(f"metrics.{key}", preset.source), message, key=f"[metrics] {key}"
+            cfg.source_of(preset, "metrics", key), message, key=f"[metrics] {key}"
         ) from None
     best = preset.training.get("metric_for_best_model")
     if best and best.removeprefix("eval_") not in ("loss", *metrics.names):
